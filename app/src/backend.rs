@@ -1,0 +1,43 @@
+//! The seam between the UI and the server's domain logic.
+//!
+//! Server functions look up a [`Backend`] in the Leptos context. The server
+//! crate implements [`PortalBackend`] on top of its store, so the UI crate
+//! stays free of SQL and of server-only dependencies.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::dto::PortalInfo;
+
+/// Error text safe to show to an IT admin. The server logs the internal cause
+/// before converting to this type.
+#[derive(Debug, Clone)]
+pub struct BackendError(pub String);
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+/// Operations the portal UI needs from the server.
+#[async_trait::async_trait]
+pub trait PortalBackend: Send + Sync + 'static {
+    /// Deployment-wide information shown before a portal session exists.
+    async fn portal_info(&self) -> Result<PortalInfo, BackendError>;
+}
+
+/// Cloneable handle placed in the Leptos context by the server.
+#[derive(Clone)]
+pub struct Backend(pub Arc<dyn PortalBackend>);
+
+impl Backend {
+    /// The backend provided by the server for this request.
+    pub fn from_context() -> Result<Self, ServerFnError> {
+        use_context::<Backend>()
+            .ok_or_else(|| ServerFnError::new("portal backend missing from context"))
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per page of the portal.
+
+pub mod landing;
+pub mod not_found;

@@ -1,0 +1,108 @@
+//! Vendor REST API v1: bearer API-key auth, JSON in and out, problem details
+//! for every error. See `docs/api.md` and `/api/v1/openapi.json`.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+mod orgs;
+
+/// Largest accepted API request body.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The `/api/v1` router; everything but the OpenAPI document needs a key.
+pub fn router(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .merge(orgs::routes())
+        .route_layer(middleware::from_fn_with_state(state, require_api_key));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .merge(protected)
+        .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("method not allowed on this endpoint".into())
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The OpenAPI 3.1 description of this API.
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
+}
+
+/// Id of the API key that authenticated the request.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyId(#[allow(dead_code)] pub uuid::Uuid);
+
+async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| SecretString::from(t.trim().to_owned()))
+        .ok_or(ApiError::Unauthorized)?;
+    let key_id = state.store.authenticate_api_key(&presented).await?.ok_or(ApiError::Unauthorized)?;
+    tracing::Span::current().record("api_key_id", tracing::field::display(key_id));
+    req.extensions_mut().insert(ApiKeyId(key_id));
+    Ok(next.run(req).await)
+}
+
+/// `Json` whose rejections are problem details: malformed JSON is 400, a
+/// body that does not fit the schema is 422, a wrong content type 415, and an
+/// oversized body 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => ApiError::Validation(vec![crate::error::FieldError {
+            field: "body".into(),
+            message: e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ").to_owned(),
+        }]),
+        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("malformed JSON: {}", e.body_text())),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())
+        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(format!("request body is larger than {MAX_BODY_BYTES} bytes"))
+        }
+        other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+/// `Query` whose rejections are 400 problem details.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::BadRequest(format!("invalid query string: {}", e.body_text())))
+            }
+            Err(other) => Err(ApiError::BadRequest(other.body_text())),
+        }
+    }
+}

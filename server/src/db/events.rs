@@ -1,0 +1,99 @@
+//! The event outbox: every state change writes its event in the same
+//! transaction as the change, so an event exists if and only if the change
+//! committed. Delivery (webhooks, streams) reads from this table.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Event type names; they are part of the public product contract.
+pub mod kinds {
+    pub const ORGANIZATION_CREATED: &str = "organization.created";
+    pub const ORGANIZATION_UPDATED: &str = "organization.updated";
+    pub const ORGANIZATION_DELETED: &str = "organization.deleted";
+}
+
+/// An event about to be written.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Time-ordered id (UUID v7): sorting by id sorts by time.
+    pub id: Uuid,
+    pub kind: &'static str,
+    pub organization_id: Option<Uuid>,
+    pub occurred_at: OffsetDateTime,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    /// Builds an event of `kind` with `data` serialized now.
+    pub fn new(kind: &'static str, organization_id: Option<Uuid>, data: &impl Serialize) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind,
+            organization_id,
+            occurred_at: OffsetDateTime::now_utc(),
+            data: serde_json::to_value(data).expect("event payloads serialize"),
+        }
+    }
+}
+
+/// Inserts `$event` using the transaction `$tx` (any engine).
+macro_rules! insert_event {
+    ($tx:expr, $event:expr) => {{
+        let event: &$crate::db::events::NewEvent = $event;
+        sqlx::query(
+            r#"
+            INSERT INTO events (id, type, organization_id, occurred_at, data)
+            VALUES ($1, $2, $3, $4, $5)
+            "#,
+        )
+        .bind(event.id)
+        .bind(event.kind)
+        .bind(event.organization_id)
+        .bind(event.occurred_at)
+        .bind(sqlx::types::Json(&event.data))
+        .execute(&mut *$tx)
+        .await
+    }};
+}
+pub(crate) use insert_event;
+
+/// A stored event as read back.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub id: Uuid,
+    #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub organization_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub data: sqlx::types::Json<serde_json::Value>,
+}
+
+impl crate::db::Store {
+    /// Events after `after` (exclusive) in id order, optionally for one
+    /// organization; at most `limit`.
+    pub async fn list_events(
+        &self,
+        organization_id: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, crate::db::StoreError> {
+        Ok(crate::db::with_pool!(self, |pool| {
+            sqlx::query_as(
+                r#"
+                SELECT id, type, organization_id, occurred_at, data FROM events
+                WHERE ($1 IS NULL OR organization_id = $1) AND ($2 IS NULL OR id > $2)
+                ORDER BY id
+                LIMIT $3
+                "#,
+            )
+            .bind(organization_id)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+}

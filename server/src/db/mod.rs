@@ -1,0 +1,146 @@
+//! Storage. One [`Store`] type serves SQLite (embedded default) and
+//! PostgreSQL (scale-out). Queries are written once in the SQL both engines
+//! accept (`$n` placeholders, `RETURNING`, `ON CONFLICT`) and each query is
+//! compiled for both drivers by [`with_pool!`], so Rust types bind natively
+//! on each (UUID as BLOB/uuid, time as TEXT/timestamptz). Schema differences
+//! live in `migrations/sqlite` and `migrations/postgres`. The integration tests
+//! run every store path against both engines.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::DatabaseKind;
+
+pub mod events;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+/// The connection pool of the configured engine.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of the configured
+/// engine. The body is compiled once per engine.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::db::Pool::Sqlite($pool) => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Errors callers branch on. Everything else is an internal error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated; the string names what collided.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else: unreachable database, bug, corrupt row.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Other(anyhow::Error::new(e))
+    }
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] with
+/// `what` as the message; other errors pass through.
+pub(crate) fn on_unique(e: sqlx::Error, what: impl Into<String>) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.into()),
+        _ => StoreError::from(e),
+    }
+}
+
+impl Store {
+    /// Connects to `url`, creating the SQLite file (and its directory) if
+    /// needed, and runs pending migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let store = match DatabaseKind::of(url)? {
+            DatabaseKind::Sqlite => Self::connect_sqlite(url, max_connections).await?,
+            DatabaseKind::Postgres => {
+                let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .context("Failed to connect to PostgreSQL")?;
+                Store { pool: Pool::Postgres(pool) }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("invalid SQLite URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            let path = options.get_filename();
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("Failed to create database directory {}", dir.display()))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists per connection: keep exactly one.
+            .max_connections(if in_memory { 1 } else { max_connections })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("Failed to open SQLite database {url}"))?;
+        Ok(Store { pool: Pool::Sqlite(pool) })
+    }
+
+    /// Applies migrations that have not run yet. Safe to run from several
+    /// replicas at once on PostgreSQL (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+        }
+        .context("Failed to run database migrations")
+    }
+
+    /// Which engine backs this store.
+    pub fn kind(&self) -> DatabaseKind {
+        match self.pool {
+            Pool::Sqlite(_) => DatabaseKind::Sqlite,
+            Pool::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    /// Round-trips a trivial query: readiness probe.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+            .context("database ping failed")
+    }
+
+    /// Closes all connections (graceful shutdown, tests).
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}

@@ -1,0 +1,14 @@
+//! Portico server: vendor REST API, portal backend, storage.
+//! `main.rs` is a thin CLI over [`cli::run`].
+
+pub mod api;
+pub mod api_keys;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod orgs;
+pub mod portal;
+pub mod secrets;
+pub mod startup;
+pub mod telemetry;

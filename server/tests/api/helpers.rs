@@ -1,0 +1,149 @@
+//! Spawns a real Portico on port 0 with an isolated database: a temp SQLite
+//! file, or a freshly created PostgreSQL database.
+
+use std::path::PathBuf;
+
+use portico_server::config::Settings;
+use portico_server::db::Store;
+use portico_server::startup::Application;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Which engine a test runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Base URL of the PostgreSQL server used by tests; `scripts/test` provides it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTICO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://portico:portico@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database URL for `backend`, plus what must live as long as
+/// the test (temp dir).
+pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("portico.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = postgres_admin_url();
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                panic!("PostgreSQL tests need a server at {admin} (run ./scripts/test or set PORTICO_TEST_POSTGRES_URL): {e}")
+            });
+            let name = format!("portico_test_{}", Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+            conn.close().await.ok();
+            let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+/// Settings for a test instance on `database_url`.
+pub fn test_settings(database_url: String) -> Settings {
+    let mut settings = Settings::default();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = database_url;
+    settings.database_max_connections = 5;
+    settings.vendor.name = "Acme Analytics".into();
+    settings.site_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site");
+    settings
+}
+
+/// A running Portico with an API key and a typed HTTP client.
+pub struct TestApp {
+    pub address: String,
+    pub api_key: String,
+    pub store: Store,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Starts Portico for one test.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    portico_server::telemetry::init_for_tests();
+    let (url, dir) = fresh_database(backend).await;
+    let app = Application::build(test_settings(url.clone())).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let key = store.create_api_key("tests", false).await.expect("api key");
+    TestApp {
+        address,
+        api_key: key.key.expose_secret().to_owned(),
+        store,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        database_url: url,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// An authenticated request to `/api/v1{path}`.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(&format!("/api/v1{path}"))).bearer_auth(&self.api_key)
+    }
+
+    pub async fn create_org(&self, body: Value) -> reqwest::Response {
+        self.api(reqwest::Method::POST, "/organizations").json(&body).send().await.expect("request")
+    }
+
+    /// Creates an organization that must succeed; returns its JSON.
+    pub async fn org(&self, name: &str) -> Value {
+        let r = self.create_org(serde_json::json!({ "name": name })).await;
+        assert_eq!(r.status(), 201, "creating {name}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.api(reqwest::Method::GET, path).send().await.expect("request")
+    }
+}
+
+/// Asserts `response` is a problem document with `status`; returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("urn:portico:problem:"), "{body}");
+    assert!(body["title"].is_string());
+    body
+}
+
+/// Generates a `#[tokio::test]` per backend for each listed `async fn(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

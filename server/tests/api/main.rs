@@ -1,0 +1,8 @@
+//! Integration tests: one binary, each test against both SQLite and
+//! PostgreSQL (see `helpers::both_backends!`).
+
+mod auth;
+mod cli;
+mod helpers;
+mod orgs;
+mod site;

@@ -1,0 +1,74 @@
+//! Health probes, SSR pages, headers, OpenAPI.
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{assert_problem, spawn_app, Backend};
+
+async fn health_and_readiness(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ready");
+
+    // With the database gone, readiness fails (503) while liveness holds.
+    app.store.close().await;
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let body = assert_problem(r, 503).await;
+    assert!(body.get("detail").is_none(), "no internal error text leaks: {body}");
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+async fn landing_page_is_server_rendered(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-security-policy"], "frame-ancestors 'none'");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    // `<!>` are hydration markers between text nodes.
+    let html = r.text().await.unwrap().replace("<!>", "");
+    assert!(html.contains("A portal link is required"), "{html}");
+    // Async SSR: the content is inline, not in a streamed <template>.
+    assert!(!html.contains("<template"), "{html}");
+    assert!(html.contains("Acme Analytics admin portal"), "vendor branding rendered on the server");
+    assert!(html.contains("/pkg/portico-frontend.js"), "hydration script referenced");
+    assert!(html.contains("/pkg/portico.css"));
+
+    let r = app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("Page not found"));
+}
+
+async fn request_ids_are_returned_and_propagated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&generated).unwrap().get_version_num(), 4);
+    let r = app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
+}
+
+async fn openapi_document_describes_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, methods) in [("/organizations", &["get", "post"][..]), ("/organizations/{id}", &["get", "patch", "delete"][..])] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
+        }
+    }
+}
+
+both_backends!(
+    health_and_readiness,
+    landing_page_is_server_rendered,
+    request_ids_are_returned_and_propagated,
+    openapi_document_describes_the_api,
+);
