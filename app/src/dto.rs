@@ -10,6 +10,4 @@ pub struct PortalInfo {
     pub vendor_name: String,
     /// Where the "Back to vendor" link points, if configured.
     pub vendor_url: Option<String>,
-    /// Portico's version, shown in the footer for support requests.
-    pub version: String,
 }

@@ -28,6 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="referrer" content="no-referrer" />
+                <link rel="icon" type="image/svg+xml" href="/pkg/favicon.svg" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>

@@ -26,7 +26,6 @@ impl PortalBackend for ServerBackend {
         Ok(PortalInfo {
             vendor_name: self.vendor.name.clone(),
             vendor_url: self.vendor.url.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
         })
     }
 }

@@ -44,7 +44,6 @@ pub fn Landing() -> impl IntoView {
                             {info.vendor_url.clone().map(|url| view! {
                                 <p><a class="button secondary" href=url>"Back to "{info.vendor_name.clone()}</a></p>
                             })}
-                            <footer class="muted small">"Portico "{info.version}</footer>
                         }.into_any(),
                         Err(_) => view! {
                             <h1>"A portal link is required"</h1>
@@ -72,6 +71,7 @@ pub fn Landing() -> impl IntoView {
                     </ol>
                 </section>
             </Show>
+            <footer class="muted small">"Portico "{env!("CARGO_PKG_VERSION")}</footer>
         </main>
     }
 }
