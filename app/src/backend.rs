@@ -37,7 +37,6 @@ pub struct Backend(pub Arc<dyn PortalBackend>);
 impl Backend {
     /// The backend provided by the server for this request.
     pub fn from_context() -> Result<Self, ServerFnError> {
-        use_context::<Backend>()
-            .ok_or_else(|| ServerFnError::new("portal backend missing from context"))
+        use_context::<Backend>().ok_or_else(|| ServerFnError::new("portal backend missing from context"))
     }
 }

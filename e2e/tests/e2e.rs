@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use playwright_rs::{Browser, Playwright};
 use playwright_rs::LaunchOptions;
+use playwright_rs::{Browser, Playwright};
 use portico_server::config::Settings;
 use portico_server::startup::Application;
 

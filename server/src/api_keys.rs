@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::db::{with_pool, Store, StoreError};
+use crate::db::{Store, StoreError, with_pool};
 use crate::secrets;
 
 /// Prefix of every API key, so leaked keys are recognisable by scanners.
@@ -117,11 +117,9 @@ impl Store {
     /// All keys, newest first, without secrets.
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, StoreError> {
         Ok(with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id DESC",
-            )
-            .fetch_all(pool)
-            .await
+            sqlx::query_as("SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id DESC")
+                .fetch_all(pool)
+                .await
         })?)
     }
 

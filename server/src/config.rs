@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use figment::providers::{Env, Format, Serialized, Toml};
+use anyhow::{Context, bail};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// All settings of a Portico process.
@@ -90,10 +90,8 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(file));
         }
-        let settings: Settings = figment
-            .merge(env)
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let settings: Settings =
+            figment.merge(env).extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         settings.validate()?;
         Ok(settings)
     }

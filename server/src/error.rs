@@ -3,7 +3,7 @@
 //! `detail`; internal failures get a bare 500/503 while the full cause chain is
 //! logged.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -53,7 +53,9 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            ApiError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
+            }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType(_) => {
@@ -96,16 +98,17 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{cause:#}"), "request failed");
                 None
             }
-            ApiError::Validation(errors) => Some(
-                errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
-            ),
+            ApiError::Validation(errors) => {
+                Some(errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))
+            }
             other => Some(other.to_string()),
         };
         let errors = match &self {
             ApiError::Validation(errors) => Some(errors.as_slice()),
             _ => None,
         };
-        let body = Problem { kind: format!("urn:portico:problem:{slug}"), title, status: status.as_u16(), detail, errors };
+        let body =
+            Problem { kind: format!("urn:portico:problem:{slug}"), title, status: status.as_u16(), detail, errors };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

@@ -5,8 +5,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::events::{insert_event, kinds, NewEvent};
-use crate::db::{on_unique, with_pool, Store, StoreError};
+use crate::db::events::{NewEvent, insert_event, kinds};
+use crate::db::{Store, StoreError, on_unique, with_pool};
 
 /// A validated organization display name: 1–200 characters after trimming,
 /// no control characters.
@@ -367,10 +367,8 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let exists: Option<(Uuid,)> =
+                sqlx::query_as("SELECT id FROM organizations WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
             if exists.is_none() {
                 return Ok(None);
             }
@@ -449,7 +447,19 @@ mod tests {
 
     #[test]
     fn bad_domain_names_are_rejected() {
-        for bad in ["", "localhost", "-a.com", "a-.com", "a..com", "https://a.com", "a.com/x", "bob@a.com", "bücher.de", "1.2.3.4", "a_b.com"] {
+        for bad in [
+            "",
+            "localhost",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "https://a.com",
+            "a.com/x",
+            "bob@a.com",
+            "bücher.de",
+            "1.2.3.4",
+            "a_b.com",
+        ] {
             assert!(DomainName::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         let long = format!("{}.com", "a".repeat(64));

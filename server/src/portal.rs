@@ -23,9 +23,6 @@ impl ServerBackend {
 #[async_trait::async_trait]
 impl PortalBackend for ServerBackend {
     async fn portal_info(&self) -> Result<PortalInfo, BackendError> {
-        Ok(PortalInfo {
-            vendor_name: self.vendor.name.clone(),
-            vendor_url: self.vendor.url.clone(),
-        })
+        Ok(PortalInfo { vendor_name: self.vendor.name.clone(), vendor_url: self.vendor.url.clone() })
     }
 }

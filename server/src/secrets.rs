@@ -2,8 +2,8 @@
 //! later). A token is shown once; the database keeps a short random lookup
 //! id and the SHA-256 of the whole token, compared in constant time.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -59,9 +59,8 @@ impl Application {
 
     /// As [`Application::build`] with an already connected store.
     pub async fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("Failed to bind {}", settings.listen))?;
+        let listener =
+            TcpListener::bind(settings.listen).await.with_context(|| format!("Failed to bind {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let router = router(settings, store.clone());
         Ok(Self { listener, router, store, port })

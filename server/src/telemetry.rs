@@ -1,6 +1,6 @@
 //! One tracing subscriber factory for the binary and the tests.
 
-use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{LogFormat, LogSettings};
 
@@ -8,8 +8,7 @@ use crate::config::{LogFormat, LogSettings};
 /// configured level. Safe to call more than once (later calls are no-ops), so
 /// tests can call it from every test.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.format {
         LogFormat::Json => registry

@@ -10,11 +10,7 @@ use crate::dto::PortalInfo;
 #[server(prefix = "/_portal/fn")]
 pub async fn load_portal_info() -> Result<PortalInfo, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
-    backend
-        .0
-        .portal_info()
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))
+    backend.0.portal_info().await.map_err(|e| ServerFnError::new(e.to_string()))
 }
 
 /// Landing page shown until a portal session exists.

@@ -1,13 +1,13 @@
 //! Vendor REST API v1: bearer API-key auth, JSON in and out, problem details
 //! for every error. See `docs/api.md` and `/api/v1/openapi.json`.
 
+use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::{header, request::Parts, StatusCode};
+use axum::http::{StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
@@ -21,9 +21,8 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The `/api/v1` router; everything but the OpenAPI document needs a key.
 pub fn router(state: AppState) -> Router<AppState> {
-    let protected = Router::new()
-        .merge(orgs::routes())
-        .route_layer(middleware::from_fn_with_state(state, require_api_key));
+    let protected =
+        Router::new().merge(orgs::routes()).route_layer(middleware::from_fn_with_state(state, require_api_key));
     Router::new()
         .route("/openapi.json", get(openapi))
         .merge(protected)
@@ -77,7 +76,10 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(e) => ApiError::Validation(vec![crate::error::FieldError {
             field: "body".into(),
-            message: e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ").to_owned(),
+            message: e
+                .body_text()
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                .to_owned(),
         }]),
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("malformed JSON: {}", e.body_text())),
         JsonRejection::MissingJsonContentType(_) => {

@@ -2,12 +2,12 @@
 //! delete.
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
@@ -118,7 +118,10 @@ fn decode_cursor(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 #[tracing::instrument(skip_all)]
-async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateBody>) -> Result<impl IntoResponse, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<impl IntoResponse, ApiError> {
     let mut errors = Vec::new();
     let name = field(OrgName::parse(&body.name), "name", &mut errors);
     let external_id = match body.external_id.as_deref() {
@@ -138,16 +141,14 @@ async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateBody
 #[tracing::instrument(skip_all, fields(org_id = %id))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Organization>, ApiError> {
     let uuid = parse_id(&id)?;
-    state
-        .store
-        .get_org(uuid)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))
+    state.store.get_org(uuid).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))
 }
 
 #[tracing::instrument(skip_all)]
-async fn list(State(state): State<AppState>, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<ListResponse>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<ListResponse>, ApiError> {
     let limit = params.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 100"));

@@ -135,8 +135,7 @@ impl Store {
 
     /// Round-trips a trivial query: readiness probe.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
-            .context("database ping failed")
+        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ())).context("database ping failed")
     }
 
     /// Closes all connections (graceful shutdown, tests).

@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{assert_problem, spawn_app, Backend};
+use crate::helpers::{Backend, assert_problem, spawn_app};
 
 async fn missing_or_wrong_keys_get_401(backend: Backend) {
     let app = spawn_app(backend).await;

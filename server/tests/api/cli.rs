@@ -4,7 +4,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{fresh_database, test_settings, Backend};
+use crate::helpers::{Backend, fresh_database, test_settings};
 
 fn portico(database_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_portico"))
@@ -26,7 +26,8 @@ async fn cli_creates_keys_and_orgs_that_the_api_accepts(backend: Backend) {
     let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(key.starts_with("psk_"));
 
-    let out = portico(&url, &["org", "create", "--name", "Stark", "--external-id", "s-1", "--domain", "stark.com", "--json"]);
+    let out =
+        portico(&url, &["org", "create", "--name", "Stark", "--external-id", "s-1", "--domain", "stark.com", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let org: Value = serde_json::from_slice(&out.stdout).unwrap();
 
@@ -46,7 +47,12 @@ async fn cli_creates_keys_and_orgs_that_the_api_accepts(backend: Backend) {
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::new();
-    let r = client.get(format!("{base}/api/v1/organizations/{}", org["id"].as_str().unwrap())).bearer_auth(&key).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/api/v1/organizations/{}", org["id"].as_str().unwrap()))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["external_id"], "s-1");
 }

@@ -39,7 +39,10 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
                 panic!("PostgreSQL tests need a server at {admin} (run ./scripts/test or set PORTICO_TEST_POSTGRES_URL): {e}")
             });
             let name = format!("portico_test_{}", Uuid::new_v4().simple());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
             conn.close().await.ok();
             let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
             (format!("{base}/{name}"), None)

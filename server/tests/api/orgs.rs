@@ -1,10 +1,10 @@
 //! Organizations API.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{assert_problem, spawn_app, Backend};
+use crate::helpers::{Backend, assert_problem, spawn_app};
 
 async fn create_then_get_round_trips(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -17,7 +17,10 @@ async fn create_then_get_round_trips(backend: Backend) {
     assert_eq!(org["object"], "organization");
     assert_eq!(org["name"], "Globex");
     assert_eq!(org["external_id"], "tenant-1");
-    assert_eq!(org["domains"], json!([{ "domain": "globex.com", "state": "pending" }, { "domain": "globex.io", "state": "pending" }]));
+    assert_eq!(
+        org["domains"],
+        json!([{ "domain": "globex.com", "state": "pending" }, { "domain": "globex.io", "state": "pending" }])
+    );
     assert_eq!(location, format!("/api/v1/organizations/{}", org["id"].as_str().unwrap()));
 
     let fetched: Value = app.get(&location.replace("/api/v1", "")).await.json().await.unwrap();
@@ -29,7 +32,11 @@ async fn invalid_bodies_get_precise_problems(backend: Backend) {
     let body = assert_problem(app.create_org(json!({ "name": "" })).await, 422).await;
     assert_eq!(body["errors"][0]["field"], "name");
 
-    let body = assert_problem(app.create_org(json!({ "name": "A", "domains": ["ok.com", "not a domain", "ok.com"] })).await, 422).await;
+    let body = assert_problem(
+        app.create_org(json!({ "name": "A", "domains": ["ok.com", "not a domain", "ok.com"] })).await,
+        422,
+    )
+    .await;
     let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["domains[1]", "domains[2]"]);
 
@@ -70,7 +77,12 @@ async fn external_id_is_unique(backend: Backend) {
 
     let second = app.org("Three").await;
     let id = second["id"].as_str().unwrap();
-    let r = app.api(Method::PATCH, &format!("/organizations/{id}")).json(&json!({ "external_id": "dup" })).send().await.unwrap();
+    let r = app
+        .api(Method::PATCH, &format!("/organizations/{id}"))
+        .json(&json!({ "external_id": "dup" }))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 409).await;
     // The failed update changed nothing.
     let unchanged: Value = app.get(&format!("/organizations/{id}")).await.json().await.unwrap();
@@ -113,7 +125,8 @@ async fn list_paginates_with_cursor(backend: Backend) {
 async fn list_filters_by_domain_and_external_id(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_org(json!({ "name": "A", "domains": ["a.com"], "external_id": "ea" })).await;
-    let b: Value = app.create_org(json!({ "name": "B", "domains": ["b.com", "shared.com"] })).await.json().await.unwrap();
+    let b: Value =
+        app.create_org(json!({ "name": "B", "domains": ["b.com", "shared.com"] })).await.json().await.unwrap();
     let by_domain: Value = app.get("/organizations?domain=B.com").await.json().await.unwrap();
     assert_eq!(by_domain["data"], json!([b]));
     let by_ext: Value = app.get("/organizations?external_id=ea").await.json().await.unwrap();
@@ -152,7 +165,10 @@ async fn update_changes_only_given_fields(backend: Backend) {
         .unwrap();
     let updated: Value = r.json().await.unwrap();
     assert_eq!(updated["external_id"], Value::Null);
-    assert_eq!(updated["domains"], json!([{ "domain": "initech.com", "state": "pending" }, { "domain": "initech.io", "state": "pending" }]));
+    assert_eq!(
+        updated["domains"],
+        json!([{ "domain": "initech.com", "state": "pending" }, { "domain": "initech.io", "state": "pending" }])
+    );
 
     let r = app.api(Method::PATCH, &path).json(&json!({ "name": " " })).send().await.unwrap();
     assert_problem(r, 422).await;

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{assert_problem, spawn_app, Backend};
+use crate::helpers::{Backend, assert_problem, spawn_app};
 
 async fn health_and_readiness(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -59,7 +59,9 @@ async fn openapi_document_describes_the_api(backend: Backend) {
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    for (path, methods) in [("/organizations", &["get", "post"][..]), ("/organizations/{id}", &["get", "patch", "delete"][..])] {
+    for (path, methods) in
+        [("/organizations", &["get", "post"][..]), ("/organizations/{id}", &["get", "patch", "delete"][..])]
+    {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
         }
