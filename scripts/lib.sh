@@ -39,6 +39,13 @@ ensure_apt() {
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# ensure_cmd CMD PKG… installs PKGs unless CMD is already on PATH (keeps a
+# Node.js that did not come from Debian, for example).
+ensure_cmd() {
+  local cmd="$1"; shift
+  command -v "$cmd" >/dev/null 2>&1 || ensure_apt "$@"
+}
+
 ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     log "installing the Rust toolchain (rustup)"
@@ -54,7 +61,9 @@ ensure_rust() {
 }
 
 ensure_build_tools() {
-  ensure_apt build-essential pkg-config ca-certificates curl git nodejs npm
+  ensure_apt build-essential pkg-config ca-certificates curl git
+  ensure_cmd node nodejs
+  ensure_cmd npm npm
   ensure_rust
   if ! trunk --version 2>/dev/null | grep -q "trunk $TRUNK_VERSION"; then
     log "installing trunk $TRUNK_VERSION (one-off, several minutes)"
