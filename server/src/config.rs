@@ -29,6 +29,86 @@ pub struct Settings {
     pub log: LogSettings,
     /// The SaaS vendor operating this deployment (portal branding).
     pub vendor: VendorSettings,
+    /// Portal links, sessions and embedding.
+    pub portal: PortalSettings,
+    /// Outgoing email (portal links). Disabled while `smtp.host` is unset.
+    pub smtp: SmtpSettings,
+}
+
+/// Portal links, sessions and embedding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// Lifetime of a link when the request does not say (seconds).
+    pub link_ttl_secs: u64,
+    /// Longest lifetime a link may ask for (seconds).
+    pub max_link_ttl_secs: u64,
+    /// Longest lifetime of a link sent by email (seconds).
+    pub max_emailed_link_ttl_secs: u64,
+    /// Hard limit on a portal session's life (seconds).
+    pub session_ttl_secs: u64,
+    /// A session unused for this long ends (seconds).
+    pub session_idle_secs: u64,
+    /// Origins (`https://app.example.com`) allowed to embed the portal in an
+    /// iframe. Empty: framing is forbidden.
+    pub embed_origins: Vec<String>,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            link_ttl_secs: 300,
+            max_link_ttl_secs: 24 * 3600,
+            max_emailed_link_ttl_secs: 7 * 24 * 3600,
+            session_ttl_secs: 6 * 3600,
+            session_idle_secs: 30 * 60,
+            embed_origins: Vec::new(),
+        }
+    }
+}
+
+/// SMTP connection security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (local relays and tests only).
+    None,
+    /// Upgrade with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// Outgoing mail server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Server host name; unset disables email.
+    pub host: Option<String>,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    /// Never serialized or logged.
+    #[serde(skip_serializing, default)]
+    pub password: Option<secrecy::SecretString>,
+    /// Sender, e.g. `Acme <no-reply@acme.com>`.
+    pub from: String,
+    /// Seconds before an SMTP attempt is abandoned.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "Portico <portico@localhost>".into(),
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// Logging output.
@@ -59,6 +139,10 @@ pub struct VendorSettings {
     pub name: String,
     /// Vendor's own site, for "Back to …" links.
     pub url: Option<String>,
+    /// Logo shown in the portal header (https URL).
+    pub logo_url: Option<String>,
+    /// Accent colour, `#rrggbb`.
+    pub accent_color: Option<String>,
 }
 
 impl Default for Settings {
@@ -70,7 +154,9 @@ impl Default for Settings {
             database_max_connections: 16,
             site_root: PathBuf::from("target/site"),
             log: LogSettings { format: LogFormat::Text, level: "info".into() },
-            vendor: VendorSettings { name: "Portico".into(), url: None },
+            vendor: VendorSettings { name: "Portico".into(), url: None, logo_url: None, accent_color: None },
+            portal: PortalSettings::default(),
+            smtp: SmtpSettings::default(),
         }
     }
 }
@@ -79,7 +165,15 @@ impl Settings {
     /// Loads settings from defaults, `file` (if given; must exist) and the
     /// process environment, then validates them.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        Self::load_from(file, Env::prefixed("PORTICO_").split("__"))
+        // `PORTICO_CONFIG` names the file (read by the CLI) and
+        // `PORTICO_TEST_*` belong to the test suite: neither is a setting.
+        let env = Env::prefixed("PORTICO_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            })
+            .split("__");
+        Self::load_from(file, env)
     }
 
     fn load_from(file: Option<&Path>, env: Env) -> anyhow::Result<Self> {
@@ -107,6 +201,28 @@ impl Settings {
         if self.vendor.name.trim().is_empty() {
             bail!("invalid configuration: vendor.name must not be empty");
         }
+        if let Some(color) = &self.vendor.accent_color {
+            if parse_hex_color(color).is_none() {
+                bail!("invalid configuration: vendor.accent_color must look like #1a2b3c, got {color:?}");
+            }
+        }
+        for origin in &self.portal.embed_origins {
+            if !is_origin(origin) {
+                bail!(
+                    "invalid configuration: portal.embed_origins entries must be origins like https://app.example.com (no path), got {origin:?}"
+                );
+            }
+        }
+        let p = &self.portal;
+        if p.link_ttl_secs == 0 || p.link_ttl_secs > p.max_link_ttl_secs {
+            bail!("invalid configuration: portal.link_ttl_secs must be between 1 and portal.max_link_ttl_secs");
+        }
+        if p.session_idle_secs == 0 || p.session_ttl_secs == 0 {
+            bail!("invalid configuration: portal.session_ttl_secs and portal.session_idle_secs must be positive");
+        }
+        if self.smtp.host.is_some() && !self.smtp.from.contains('@') {
+            bail!("invalid configuration: smtp.from must be an email address, got {:?}", self.smtp.from);
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .with_context(|| format!("invalid configuration: log.level {:?}", self.log.level))?;
         Ok(())
@@ -116,6 +232,22 @@ impl Settings {
     pub fn public_base(&self) -> &str {
         self.public_url.trim_end_matches('/')
     }
+}
+
+/// `#rrggbb` → the same string, validated.
+pub fn parse_hex_color(s: &str) -> Option<&str> {
+    let hex = s.strip_prefix('#')?;
+    (hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(s)
+}
+
+/// `scheme://host[:port]` with an http(s) scheme and nothing after.
+pub fn is_origin(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")) else {
+        return false;
+    };
+    !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' ', '*', '\''])
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// Which storage backend a database URL selects.
@@ -190,6 +322,43 @@ mod tests {
         assert!(err.to_string().to_lowercase().contains("listen"), "{err}");
         let err = load(Some("unknown_key = 1\n"), &[]).unwrap_err();
         assert!(err.to_string().contains("unknown_key"), "{err}");
+    }
+
+    #[test]
+    fn non_setting_variables_are_ignored() {
+        let s = load(None, &[("PORTICO_CONFIG", "/x.toml"), ("PORTICO_TEST_POSTGRES_URL", "postgres://x")]).unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        let err = load(None, &[("PORTICO_LISTN", "127.0.0.1:1")]).unwrap_err();
+        assert!(err.to_string().to_lowercase().contains("listn"), "typos still fail: {err}");
+    }
+
+    #[test]
+    fn embed_origins_and_colours_are_checked() {
+        assert!(is_origin("https://app.example.com"));
+        assert!(is_origin("http://127.0.0.1:3000"));
+        for bad in ["https://app.example.com/", "app.example.com", "https://*.example.com", "javascript:x", "https://"]
+        {
+            assert!(!is_origin(bad), "{bad}");
+        }
+        let err = load(None, &[("PORTICO_PORTAL__EMBED_ORIGINS", "[\"https://a.com/path\"]")]).unwrap_err();
+        assert!(err.to_string().contains("embed_origins"), "{err}");
+        let err = load(None, &[("PORTICO_VENDOR__ACCENT_COLOR", "red")]).unwrap_err();
+        assert!(err.to_string().contains("accent_color"), "{err}");
+        let ok =
+            load(None, &[("PORTICO_PORTAL__EMBED_ORIGINS", "[\"https://a.com\", \"http://localhost:3000\"]")]).unwrap();
+        assert_eq!(ok.portal.embed_origins.len(), 2);
+    }
+
+    #[test]
+    fn smtp_password_is_never_serialized_or_debug_printed() {
+        let s = load(None, &[("PORTICO_SMTP__HOST", "mail"), ("PORTICO_SMTP__PASSWORD", "hunter2-secret")]).unwrap();
+        assert!(s.smtp.password.is_some());
+        assert!(!format!("{s:?}").contains("hunter2-secret"));
+        assert!(!toml_string(&s).contains("hunter2-secret"));
+    }
+
+    fn toml_string(s: &Settings) -> String {
+        serde_json::to_string(s).unwrap()
     }
 
     #[test]
