@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::dto::PortalInfo;
+use crate::dto::{PortalInfo, SessionState};
+
+/// Name of the portal session cookie.
+pub const SESSION_COOKIE: &str = "portico_session";
 
 /// Error text safe to show to an IT admin. The server logs the internal cause
 /// before converting to this type.
@@ -28,6 +31,10 @@ impl std::error::Error for BackendError {}
 pub trait PortalBackend: Send + Sync + 'static {
     /// Deployment-wide information shown before a portal session exists.
     async fn portal_info(&self) -> Result<PortalInfo, BackendError>;
+
+    /// The session that the presented cookie value belongs to, refreshing its
+    /// idle timer.
+    async fn session(&self, token: Option<&str>) -> Result<SessionState, BackendError>;
 }
 
 /// Cloneable handle placed in the Leptos context by the server.
@@ -39,4 +46,22 @@ impl Backend {
     pub fn from_context() -> Result<Self, ServerFnError> {
         use_context::<Backend>().ok_or_else(|| ServerFnError::new("portal backend missing from context"))
     }
+}
+
+/// The value of the session cookie in the current request, if any.
+pub async fn session_cookie() -> Option<String> {
+    let headers: http::HeaderMap = leptos_axum::extract().await.ok()?;
+    cookie_value(&headers, SESSION_COOKIE)
+}
+
+/// Finds cookie `name` in the request's `Cookie` headers.
+pub fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }

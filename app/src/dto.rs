@@ -11,3 +11,105 @@ pub struct PortalInfo {
     /// Where the "Back to vendor" link points, if configured.
     pub vendor_url: Option<String>,
 }
+
+/// What a portal link lets the IT admin do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// Configure SAML/OIDC single sign-on.
+    Sso,
+    /// Connect a SCIM directory.
+    Dsync,
+    /// Verify email domains by DNS.
+    DomainVerification,
+}
+
+impl Intent {
+    /// Every intent, in navigation order.
+    pub const ALL: [Intent; 3] = [Intent::Sso, Intent::Dsync, Intent::DomainVerification];
+
+    /// Wire name, as in the API (`sso`, `dsync`, `domain_verification`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Sso => "sso",
+            Intent::Dsync => "dsync",
+            Intent::DomainVerification => "domain_verification",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.as_str() == s)
+    }
+
+    /// Portal path of the intent's section.
+    pub fn path(self) -> &'static str {
+        match self {
+            Intent::Sso => "/portal/sso",
+            Intent::Dsync => "/portal/directory-sync",
+            Intent::DomainVerification => "/portal/domains",
+        }
+    }
+
+    /// Navigation label.
+    pub fn title(self) -> &'static str {
+        match self {
+            Intent::Sso => "Single sign-on",
+            Intent::Dsync => "Directory sync",
+            Intent::DomainVerification => "Domain verification",
+        }
+    }
+
+    /// One-sentence explanation for the IT admin.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Intent::Sso => {
+                "Let your users sign in with your identity provider (Okta, Microsoft Entra ID, Google Workspace or any SAML/OIDC provider)."
+            }
+            Intent::Dsync => {
+                "Provision and deprovision users and groups automatically from your identity provider over SCIM 2.0."
+            }
+            Intent::DomainVerification => {
+                "Prove that your organization owns its email domains by publishing a DNS TXT record."
+            }
+        }
+    }
+}
+
+/// Branding applied to the portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branding {
+    pub vendor_name: String,
+    pub logo_url: Option<String>,
+    /// `#rrggbb`, already validated by the server.
+    pub accent_color: Option<String>,
+}
+
+/// The portal session of the current visitor, as the UI sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalSession {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub intents: Vec<Intent>,
+    pub branding: Branding,
+    /// Where "Back to vendor" leads.
+    pub return_url: Option<String>,
+    /// Where to go when setup is finished.
+    pub success_url: Option<String>,
+    /// Milliseconds since the Unix epoch when the session ends at the latest
+    /// (lifetime or idle timeout, whichever comes first).
+    pub expires_at_ms: i64,
+    /// Whether the session was started inside an iframe.
+    pub embedded: bool,
+    /// Origins allowed to embed the portal: `postMessage` targets.
+    pub embed_origins: Vec<String>,
+}
+
+/// Result of looking up the visitor's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionState {
+    /// A valid session.
+    Active(PortalSession),
+    /// No session cookie, or an unknown/ended one.
+    Missing,
+}

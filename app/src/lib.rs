@@ -9,6 +9,8 @@ pub mod pages;
 
 #[cfg(feature = "ssr")]
 pub mod backend;
+#[cfg(feature = "hydrate")]
+pub mod embed;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -18,7 +20,9 @@ use leptos_router::{
     path,
 };
 
-use crate::pages::{landing::Landing, not_found::NotFound};
+use crate::pages::landing::Landing;
+use crate::pages::not_found::NotFound;
+use crate::pages::portal::{DomainsSection, DsyncSection, PortalHome, SsoSection};
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -52,7 +56,10 @@ pub fn App() -> impl IntoView {
                 // Async SSR: the full page (resources resolved) arrives in
                 // one response, so it reads correctly before and without JS.
                 <Route path=path!("/") view=Landing ssr=SsrMode::Async />
-                <Route path=path!("/portal") view=Landing ssr=SsrMode::Async />
+                <Route path=path!("/portal") view=PortalHome ssr=SsrMode::Async />
+                <Route path=path!("/portal/sso") view=SsoSection ssr=SsrMode::Async />
+                <Route path=path!("/portal/directory-sync") view=DsyncSection ssr=SsrMode::Async />
+                <Route path=path!("/portal/domains") view=DomainsSection ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

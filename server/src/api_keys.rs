@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::db::BeginWrite;
 use crate::db::{Store, StoreError, with_pool};
 use crate::secrets;
 
@@ -56,7 +57,7 @@ impl Store {
             revoked_at: None,
         };
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if replace {
                 sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
                     .bind(name)

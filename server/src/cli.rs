@@ -35,6 +35,35 @@ enum Command {
     /// Manage vendor API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Portal links.
+    #[command(subcommand)]
+    Link(LinkCommand),
+}
+
+#[derive(Subcommand)]
+enum LinkCommand {
+    /// Create a single-use portal link and print its URL.
+    Create {
+        /// Organization id.
+        #[arg(long)]
+        org: String,
+        /// `sso`, `dsync` or `domain_verification`; repeat for several.
+        #[arg(long = "intent", required = true)]
+        intents: Vec<String>,
+        /// Lifetime in seconds (default: portal.link_ttl_secs).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        #[arg(long)]
+        return_url: Option<String>,
+        #[arg(long)]
+        success_url: Option<String>,
+        /// Also email the link to this address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Print the whole link object as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +154,33 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let result = org(cmd, &store).await;
             store.close().await;
             result
+        }
+        Command::Link(LinkCommand::Create { org, intents, expires_in, return_url, success_url, email, json }) => {
+            let store = Store::connect(&settings.database_url, 2).await?;
+            let mailer = crate::mail::Mailer::from_settings(&settings.smtp)?;
+            let request = crate::portal::LinkRequest {
+                organization_id: org,
+                intents,
+                expires_in,
+                return_url,
+                success_url,
+                email,
+            };
+            let result = crate::portal::issue_link(&store, &settings, mailer.as_ref(), &request).await;
+            store.close().await;
+            let link = result.map_err(|e| match e {
+                crate::portal::LinkError::Invalid(errors) => anyhow::anyhow!(
+                    "{}",
+                    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+                ),
+                other => anyhow::Error::new(other),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&link)?);
+            } else {
+                println!("{}", link.url);
+            }
+            Ok(())
         }
         Command::ApiKey(cmd) => {
             let store = Store::connect(&settings.database_url, 2).await?;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod mail;
 pub mod orgs;
 pub mod portal;
 pub mod secrets;

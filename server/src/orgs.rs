@@ -5,6 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::BeginWrite;
 use crate::db::events::{NewEvent, insert_event, kinds};
 use crate::db::{Store, StoreError, on_unique, with_pool};
 
@@ -281,7 +282,7 @@ impl Store {
         let id = Uuid::now_v7();
         let now = OffsetDateTime::now_utc();
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 r#"
                 INSERT INTO organizations (id, name, external_id, created_at, updated_at)
@@ -366,7 +367,7 @@ impl Store {
     pub async fn update_org(&self, id: Uuid, update: OrgUpdate) -> Result<Option<Organization>, StoreError> {
         let now = OffsetDateTime::now_utc();
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let exists: Option<(Uuid,)> =
                 sqlx::query_as("SELECT id FROM organizations WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
             if exists.is_none() {
@@ -423,7 +424,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(org_id = %id))]
     pub async fn delete_org(&self, id: Uuid) -> Result<bool, StoreError> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let Some(org) = fetch_org!(tx, id) else {
                 return Ok(false);
             };

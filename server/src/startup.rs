@@ -23,6 +23,7 @@ use tracing::Level;
 use crate::config::Settings;
 use crate::db::Store;
 use crate::error::ApiError;
+use crate::mail::Mailer;
 use crate::portal::ServerBackend;
 
 /// Shared state of every handler.
@@ -31,6 +32,8 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
+    /// `None` while SMTP is not configured.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -62,7 +65,7 @@ impl Application {
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("Failed to bind {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let router = router(settings, store.clone());
+        let router = router(settings, store.clone())?;
         Ok(Self { listener, router, store, port })
     }
 
@@ -100,11 +103,16 @@ fn leptos_options(settings: &Settings) -> LeptosOptions {
 }
 
 /// The complete HTTP surface.
-pub fn router(settings: Settings, store: Store) -> Router {
+pub fn router(settings: Settings, store: Store) -> anyhow::Result<Router> {
     let leptos_options = leptos_options(&settings);
-    let vendor = settings.vendor.clone();
-    let state = AppState { store: store.clone(), settings: Arc::new(settings), leptos_options: leptos_options.clone() };
-    let backend = app::backend::Backend(Arc::new(ServerBackend::new(store, vendor)));
+    let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
+    let frame_ancestors = HeaderValue::from_str(&crate::portal::frame_ancestors(&settings))
+        .context("portal.embed_origins produce an invalid header")?;
+    let forbid_framing = settings.portal.embed_origins.is_empty();
+    let settings = Arc::new(settings);
+    let state =
+        AppState { store: store.clone(), settings: settings.clone(), leptos_options: leptos_options.clone(), mailer };
+    let backend = app::backend::Backend(Arc::new(ServerBackend::new(store, settings)));
     let routes = generate_route_list(app::App);
     let context = move || provide_context(backend.clone());
 
@@ -116,8 +124,9 @@ pub fn router(settings: Settings, store: Store) -> Router {
         ))
         .service(tower_http::services::ServeDir::new(pkg_dir).precompressed_gzip().precompressed_br());
 
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/portal/launch", get(crate::portal::launch::launch))
         .route("/readyz", get(readyz))
         .nest("/api/v1", crate::api::router(state.clone()))
         .nest_service("/pkg", static_files)
@@ -157,13 +166,20 @@ pub fn router(settings: Settings, store: Store) -> Router {
                     HeaderName::from_static("referrer-policy"),
                     HeaderValue::from_static("no-referrer"),
                 ))
-                // Portal pages must not be framed unless a vendor allows it
-                // (embedding arrives with portal links).
+                // Only the vendor's configured origins may frame the portal.
                 .layer(SetResponseHeaderLayer::if_not_present(
                     HeaderName::from_static("content-security-policy"),
-                    HeaderValue::from_static("frame-ancestors 'none'"),
-                )),
-        )
+                    frame_ancestors,
+                ))
+                // Legacy browsers without frame-ancestors support.
+                .layer(tower::util::option_layer(forbid_framing.then(|| {
+                    SetResponseHeaderLayer::if_not_present(
+                        HeaderName::from_static("x-frame-options"),
+                        HeaderValue::from_static("DENY"),
+                    )
+                }))),
+        );
+    Ok(router)
 }
 
 /// Liveness: the process serves HTTP.

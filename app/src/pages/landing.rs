@@ -25,7 +25,7 @@ pub fn Landing() -> impl IntoView {
 
     view! {
         <Title text="Admin portal" />
-        <main class="card narrow" id="main" data-hydrated=move || hydrated.get().to_string()>
+        <main class="card narrow centered" id="main" data-hydrated=move || hydrated.get().to_string()>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match info.await {

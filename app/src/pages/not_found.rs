@@ -14,7 +14,7 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <Title text="Page not found" />
-        <main class="card narrow" id="main">
+        <main class="card narrow centered" id="main">
             <h1>"Page not found"</h1>
             <p>"This address is not part of the admin portal. Open the portal from the link your vendor sent you."</p>
         </main>

@@ -15,14 +15,17 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 
 mod orgs;
+mod portal;
 
 /// Largest accepted API request body.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The `/api/v1` router; everything but the OpenAPI document needs a key.
 pub fn router(state: AppState) -> Router<AppState> {
-    let protected =
-        Router::new().merge(orgs::routes()).route_layer(middleware::from_fn_with_state(state, require_api_key));
+    let protected = Router::new()
+        .merge(orgs::routes())
+        .merge(portal::routes())
+        .route_layer(middleware::from_fn_with_state(state, require_api_key));
     Router::new()
         .route("/openapi.json", get(openapi))
         .merge(protected)

@@ -11,6 +11,8 @@ pub mod kinds {
     pub const ORGANIZATION_CREATED: &str = "organization.created";
     pub const ORGANIZATION_UPDATED: &str = "organization.updated";
     pub const ORGANIZATION_DELETED: &str = "organization.deleted";
+    pub const PORTAL_LINK_CREATED: &str = "portal.link.created";
+    pub const PORTAL_SESSION_STARTED: &str = "portal.session.started";
 }
 
 /// An event about to be written.

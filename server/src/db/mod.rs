@@ -43,6 +43,31 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Starts a transaction that will write.
+///
+/// On SQLite a deferred transaction that reads and then writes fails at once
+/// with `SQLITE_BUSY` if another writer committed in between; `BEGIN
+/// IMMEDIATE` takes the write lock up front, so concurrent writers queue on
+/// the busy timeout instead. PostgreSQL needs nothing special.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
 /// Errors callers branch on. Everything else is an internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -73,9 +73,16 @@ pub struct TestApp {
 
 /// Starts Portico for one test.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts Portico with settings adjusted by `configure`.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     portico_server::telemetry::init_for_tests();
     let (url, dir) = fresh_database(backend).await;
-    let app = Application::build(test_settings(url.clone())).await.expect("build app");
+    let mut settings = test_settings(url.clone());
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -109,6 +116,44 @@ impl TestApp {
         let r = self.create_org(serde_json::json!({ "name": name })).await;
         assert_eq!(r.status(), 201, "creating {name}");
         r.json().await.unwrap()
+    }
+
+    /// Creates a portal link; returns the response.
+    pub async fn create_link(&self, body: Value) -> reqwest::Response {
+        self.api(reqwest::Method::POST, "/portal/links").json(&body).send().await.expect("request")
+    }
+
+    /// Creates a portal link that must succeed; returns its JSON.
+    pub async fn link(&self, org_id: &str, intents: &[&str]) -> Value {
+        let r = self.create_link(serde_json::json!({ "organization_id": org_id, "intents": intents })).await;
+        assert_eq!(r.status(), 201, "creating a link");
+        r.json().await.unwrap()
+    }
+
+    /// Opens a portal link like a browser would (no redirects followed).
+    pub async fn open_link(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.client.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("open link")
+    }
+
+    /// Opens `url` and returns the session cookie pair (`name=value`).
+    pub async fn session_from(&self, url: &str) -> String {
+        let r = self.open_link(url, &[]).await;
+        assert_eq!(r.status(), 303, "link opens");
+        let set_cookie = r.headers()["set-cookie"].to_str().unwrap();
+        set_cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// GET a portal page with the session cookie.
+    pub async fn page(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.expect("page")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

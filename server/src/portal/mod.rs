@@ -1,0 +1,249 @@
+//! The portal: links, sessions, the launch endpoint, embedding policy, and
+//! the server side of the portal UI ([`ServerBackend`]).
+
+use std::sync::Arc;
+
+use app::backend::{BackendError, PortalBackend};
+use app::dto::{Branding, Intent, PortalInfo, PortalSession, SessionState};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db::{Store, StoreError};
+use crate::error::FieldError;
+use crate::mail::{Mailer, PortalLinkEmail};
+
+pub mod launch;
+pub mod links;
+
+pub use links::{NewLink, SessionPolicy};
+
+impl SessionPolicy {
+    /// The policy configured in `settings`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            ttl: Duration::seconds(settings.portal.session_ttl_secs as i64),
+            idle: Duration::seconds(settings.portal.session_idle_secs as i64),
+        }
+    }
+}
+
+/// `Content-Security-Policy` value that controls who may frame the portal.
+pub fn frame_ancestors(settings: &Settings) -> String {
+    if settings.portal.embed_origins.is_empty() {
+        "frame-ancestors 'none'".into()
+    } else {
+        format!("frame-ancestors {}", settings.portal.embed_origins.join(" "))
+    }
+}
+
+/// A link request as it arrives (API body or CLI flags).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    pub organization_id: String,
+    pub intents: Vec<String>,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub return_url: Option<String>,
+    #[serde(default)]
+    pub success_url: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// The link handed back to the vendor.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedLink {
+    pub object: &'static str,
+    pub id: Uuid,
+    pub url: String,
+    pub organization_id: Uuid,
+    pub intents: Vec<Intent>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub emailed_to: Option<String>,
+}
+
+/// Why a link could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("invalid link request")]
+    Invalid(Vec<FieldError>),
+    #[error("email delivery is not configured (set smtp.host)")]
+    EmailNotConfigured,
+    #[error("the portal link email could not be sent; the link was voided")]
+    EmailFailed(#[source] anyhow::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn is_http_url(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://"))
+        && s.len() <= 2048
+        && s.len() > "https://".len()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    !local.is_empty()
+        && s.len() <= 254
+        && crate::orgs::DomainName::parse(domain).is_ok()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+}
+
+impl LinkRequest {
+    /// Checks every field, collecting all problems.
+    pub fn validate(&self, settings: &Settings) -> Result<NewLink, LinkError> {
+        let mut errors = Vec::new();
+        let mut err = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
+        let organization_id = Uuid::try_parse(&self.organization_id).ok();
+        if organization_id.is_none() {
+            err("organization_id", "must be an organization id (UUID)".into());
+        }
+        let mut intents = Vec::new();
+        if self.intents.is_empty() {
+            err("intents", "must list at least one of sso, dsync, domain_verification".into());
+        }
+        for (i, raw) in self.intents.iter().enumerate() {
+            match Intent::parse(raw) {
+                Some(intent) if !intents.contains(&intent) => intents.push(intent),
+                Some(_) => err(&format!("intents[{i}]"), format!("{raw:?} is listed twice")),
+                None => err(
+                    &format!("intents[{i}]"),
+                    format!("unknown intent {raw:?}; use sso, dsync or domain_verification"),
+                ),
+            }
+        }
+        intents.sort();
+        let max = if self.email.is_some() {
+            settings.portal.max_emailed_link_ttl_secs
+        } else {
+            settings.portal.max_link_ttl_secs
+        } as i64;
+        let ttl = self.expires_in.unwrap_or(settings.portal.link_ttl_secs as i64);
+        if !(1..=max).contains(&ttl) {
+            err("expires_in", format!("must be between 1 and {max} seconds"));
+        }
+        for (field, value) in [("return_url", &self.return_url), ("success_url", &self.success_url)] {
+            if value.as_deref().is_some_and(|u| !is_http_url(u)) {
+                err(field, "must be an absolute http(s) URL of at most 2048 characters".into());
+            }
+        }
+        if self.email.as_deref().is_some_and(|e| !is_email(e)) {
+            err("email", "must be an email address like it-admin@example.com".into());
+        }
+        match organization_id {
+            Some(organization_id) if errors.is_empty() => Ok(NewLink {
+                organization_id,
+                intents,
+                ttl: Duration::seconds(ttl),
+                return_url: self.return_url.clone(),
+                success_url: self.success_url.clone(),
+                email: self.email.clone(),
+            }),
+            _ => Err(LinkError::Invalid(errors)),
+        }
+    }
+}
+
+/// Validates, stores and (optionally) emails a portal link.
+pub async fn issue_link(
+    store: &Store,
+    settings: &Settings,
+    mailer: Option<&Mailer>,
+    request: &LinkRequest,
+) -> Result<IssuedLink, LinkError> {
+    let new = request.validate(settings)?;
+    if new.email.is_some() && mailer.is_none() {
+        return Err(LinkError::EmailNotConfigured);
+    }
+    let created = store.create_portal_link(&new).await?.ok_or_else(|| {
+        LinkError::Invalid(vec![FieldError {
+            field: "organization_id".into(),
+            message: "no organization has this id".into(),
+        }])
+    })?;
+    let url = format!("{}/portal/launch?token={}", settings.public_base(), created.token.expose_secret());
+    if let (Some(to), Some(mailer)) = (new.email.as_deref(), mailer) {
+        let mail = PortalLinkEmail {
+            to,
+            vendor_name: &settings.vendor.name,
+            organization_name: &created.organization_name,
+            url: &url,
+            expires_at: created.expires_at,
+        };
+        if let Err(e) = mailer.send_portal_link(&mail).await {
+            store.void_portal_link(created.id).await?;
+            return Err(LinkError::EmailFailed(e));
+        }
+    }
+    tracing::info!(link_id = %created.id, org_id = %created.organization_id, emailed = new.email.is_some(), "portal link issued");
+    Ok(IssuedLink {
+        object: "portal_link",
+        id: created.id,
+        url,
+        organization_id: created.organization_id,
+        intents: created.intents,
+        created_at: created.created_at,
+        expires_at: created.expires_at,
+        emailed_to: new.email,
+    })
+}
+
+/// Backend handed to Leptos server functions through context.
+pub struct ServerBackend {
+    store: Store,
+    settings: Arc<Settings>,
+}
+
+impl ServerBackend {
+    pub fn new(store: Store, settings: Arc<Settings>) -> Self {
+        Self { store, settings }
+    }
+
+    fn branding(&self) -> Branding {
+        Branding {
+            vendor_name: self.settings.vendor.name.clone(),
+            logo_url: self.settings.vendor.logo_url.clone(),
+            accent_color: self.settings.vendor.accent_color.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PortalBackend for ServerBackend {
+    async fn portal_info(&self) -> Result<PortalInfo, BackendError> {
+        Ok(PortalInfo { vendor_name: self.settings.vendor.name.clone(), vendor_url: self.settings.vendor.url.clone() })
+    }
+
+    async fn session(&self, token: Option<&str>) -> Result<SessionState, BackendError> {
+        let Some(token) = token else { return Ok(SessionState::Missing) };
+        let token = SecretString::from(token.to_owned());
+        let record =
+            self.store.portal_session(&token, SessionPolicy::from_settings(&self.settings)).await.map_err(|e| {
+                tracing::error!(error = format!("{e:#}"), "portal session lookup failed");
+                BackendError("the portal is temporarily unavailable".into())
+            })?;
+        Ok(match record {
+            None => SessionState::Missing,
+            Some(s) => SessionState::Active(PortalSession {
+                organization_id: s.organization_id.to_string(),
+                organization_name: s.organization_name,
+                intents: s.intents,
+                branding: self.branding(),
+                return_url: s.return_url,
+                success_url: s.success_url,
+                expires_at_ms: (s.ends_at.unix_timestamp_nanos() / 1_000_000) as i64,
+                embedded: s.embedded,
+                embed_origins: self.settings.portal.embed_origins.clone(),
+            }),
+        })
+    }
+}
