@@ -31,6 +31,15 @@ async fn cli_creates_keys_and_orgs_that_the_api_accepts(backend: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let org: Value = serde_json::from_slice(&out.stdout).unwrap();
 
+    let org_id = org["id"].as_str().unwrap();
+    let out = portico(&url, &["link", "create", "--org", org_id, "--intent", "sso", "--intent", "dsync"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link_url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(link_url.starts_with("http://127.0.0.1:8080/portal/launch?token=plt_"), "{link_url}");
+    let out = portico(&url, &["link", "create", "--org", org_id, "--intent", "billing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown intent"));
+
     let out = portico(&url, &["org", "create", "--name", "Bad", "--domain", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--domain"));
@@ -55,6 +64,16 @@ async fn cli_creates_keys_and_orgs_that_the_api_accepts(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["external_id"], "s-1");
+    // The CLI-made link opens a session on the server.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(link_url.replace("http://127.0.0.1:8080", &base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
 }
 
 #[tokio::test]

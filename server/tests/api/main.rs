@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod helpers;
+mod mail;
 mod orgs;
 mod portal;
 mod site;
