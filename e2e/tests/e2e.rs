@@ -25,16 +25,29 @@ fn output_dir() -> PathBuf {
 
 /// Starts Portico serving the site from `site_root`; returns its base URL.
 async fn start_portico(site_root: PathBuf) -> (String, tempfile::TempDir) {
+    let (url, dir, _) = start_portico_with(site_root, |_| {}).await;
+    (url, dir)
+}
+
+/// As [`start_portico`], with adjusted settings; also returns an API key.
+async fn start_portico_with(site_root: PathBuf, configure: impl FnOnce(&mut Settings)) -> (String, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.database_url = format!("sqlite://{}", dir.path().join("e2e.db").display());
     settings.site_root = site_root;
     settings.vendor.name = "Acme Analytics".into();
+    configure(&mut settings);
     let app = Application::build(settings).await.expect("start portico");
     let url = format!("http://127.0.0.1:{}", app.port());
+    let key = app.store().create_api_key("e2e", false).await.unwrap();
     tokio::spawn(app.run_until(std::future::pending()));
-    (url, dir)
+    (url, dir, secrecy_expose(&key.key))
+}
+
+fn secrecy_expose(s: &secrecy::SecretString) -> String {
+    use secrecy::ExposeSecret;
+    s.expose_secret().to_owned()
 }
 
 fn built_site() -> PathBuf {
@@ -137,5 +150,118 @@ async fn without_the_wasm_bundle_the_page_does_not_hydrate() {
     assert_eq!(page.locator("#link-help").count().await.unwrap(), 0, "no wasm, no interactivity");
     let hydrated: String = page.evaluate_value("document.querySelector('main').dataset.hydrated").await.unwrap();
     assert_eq!(hydrated, "false");
+    browser.close().await.unwrap();
+}
+
+/// A vendor page on its own origin that frames `portal_url` and records every
+/// message from the portal in `window.__portico`.
+async fn vendor_page(listener: tokio::net::TcpListener, portal_url: String) {
+    let html = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Vendor settings</title></head>
+<body style="font-family:sans-serif;margin:16px"><h1>Vendor settings</h1>
+<script>
+  window.__portico = [];
+  window.addEventListener("message", (e) => {{
+    if (e.data && e.data.source === "portico") window.__portico.push({{ origin: e.origin, ...e.data }});
+  }});
+</script>
+<iframe id="portal" title="Admin portal" src="{portal_url}" style="width:1000px;height:560px;border:1px solid #ccc"></iframe>
+</body></html>"#
+    );
+    let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+    axum::serve(listener, app).await.unwrap();
+}
+
+async fn create_link(base: &str, key: &str, org_name: &str) -> (String, String) {
+    let client = reqwest::Client::new();
+    let org: serde_json::Value = client
+        .post(format!("{base}/api/v1/organizations"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({ "name": org_name }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let link: serde_json::Value = client
+        .post(format!("{base}/api/v1/portal/links"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({ "organization_id": org_id, "intents": ["sso", "dsync"], "return_url": "https://vendor.test/settings" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Links name the configured public URL; the test server listens elsewhere.
+    (org_id, link["url"].as_str().unwrap().replace("http://127.0.0.1:8080", base))
+}
+
+#[tokio::test]
+async fn portal_embeds_in_an_allowed_origin_and_is_refused_elsewhere() {
+    let allowed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let allowed_origin = format!("http://127.0.0.1:{}", allowed.local_addr().unwrap().port());
+    let refused_origin = format!("http://127.0.0.1:{}", refused.local_addr().unwrap().port());
+    let embed = allowed_origin.clone();
+    let (base, _db, key) = start_portico_with(built_site(), move |s| s.portal.embed_origins = vec![embed]).await;
+
+    let (org_id, link) = create_link(&base, &key, "Globex").await;
+    tokio::spawn(vendor_page(allowed, link));
+    let (_, other_link) = create_link(&base, &key, "Initech").await;
+    tokio::spawn(vendor_page(refused, other_link));
+
+    let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
+    let browser = chromium(&pw).await;
+
+    // Allowed: the portal loads inside the iframe and announces itself.
+    let page = browser.new_page().await.unwrap();
+    page.goto(&format!("{allowed_origin}/"), None).await.unwrap();
+    page.wait_for_function("window.__portico.some(m => m.type === 'portal.loaded')", None)
+        .await
+        .expect("the parent received portal.loaded");
+    let messages: serde_json::Value = page.evaluate::<(), _>("window.__portico", None).await.unwrap();
+    let loaded = messages.as_array().unwrap().iter().find(|m| m["type"] == "portal.loaded").unwrap();
+    assert_eq!(loaded["origin"], base, "sent by the portal's origin");
+    assert_eq!(loaded["organization_id"], org_id);
+    assert_eq!(loaded["version"], 1);
+    assert_eq!(loaded["data"]["path"], "/portal");
+    assert_eq!(loaded["data"]["intents"], serde_json::json!(["sso", "dsync"]));
+    let frame = page.frame_locator("#portal");
+    let org_line = frame.locator(".org-name");
+    assert_eq!(org_line.text_content().await.unwrap().as_deref(), Some("Admin portal for Globex"));
+    assert_eq!(frame.locator(".portal-nav a").count().await.unwrap(), 3, "overview + the two intents of the link");
+    // Navigation inside the frame keeps the (partitioned) session.
+    frame.locator(".portal-nav a[href='/portal/directory-sync']").click(None).await.unwrap();
+    page.wait_for_function("window.__portico.some(m => m.type === 'portal.loaded' && m.data.path === '/portal/directory-sync')", None)
+        .await
+        .expect("second page in the frame is still in the session");
+    assert_eq!(frame.locator("h1").text_content().await.unwrap().as_deref(), Some("Directory sync"));
+    let shot = output_dir().join("embedded-portal.png");
+    page.screenshot_to_file(&shot, None).await.unwrap();
+
+    // Refused: another origin may not frame the portal.
+    let page = browser.new_page().await.unwrap();
+    let console = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = console.clone();
+    page.on_console(move |msg| {
+        let sink = sink.clone();
+        async move {
+            sink.lock().unwrap().push(msg.text().to_owned());
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    page.goto(&format!("{refused_origin}/"), None).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let messages: serde_json::Value = page.evaluate::<(), _>("window.__portico", None).await.unwrap();
+    assert_eq!(messages, serde_json::json!([]), "a refused embedder hears nothing");
+    assert_eq!(page.frame_locator("#portal").locator(".org-name").count().await.unwrap(), 0, "portal not rendered");
+    let logged = console.lock().unwrap().join("\n");
+    assert!(logged.contains("frame-ancestors"), "blocked by CSP frame-ancestors: {logged}");
+    page.screenshot_to_file(&output_dir().join("embedding-refused.png"), None).await.unwrap();
     browser.close().await.unwrap();
 }
