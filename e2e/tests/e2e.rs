@@ -30,7 +30,10 @@ async fn start_portico(site_root: PathBuf) -> (String, tempfile::TempDir) {
 }
 
 /// As [`start_portico`], with adjusted settings; also returns an API key.
-async fn start_portico_with(site_root: PathBuf, configure: impl FnOnce(&mut Settings)) -> (String, tempfile::TempDir, String) {
+async fn start_portico_with(
+    site_root: PathBuf,
+    configure: impl FnOnce(&mut Settings),
+) -> (String, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
     settings.listen = "127.0.0.1:0".parse().unwrap();
@@ -235,9 +238,12 @@ async fn portal_embeds_in_an_allowed_origin_and_is_refused_elsewhere() {
     assert_eq!(frame.locator(".portal-nav a").count().await.unwrap(), 3, "overview + the two intents of the link");
     // Navigation inside the frame keeps the (partitioned) session.
     frame.locator(".portal-nav a[href='/portal/directory-sync']").click(None).await.unwrap();
-    page.wait_for_function("window.__portico.some(m => m.type === 'portal.loaded' && m.data.path === '/portal/directory-sync')", None)
-        .await
-        .expect("second page in the frame is still in the session");
+    page.wait_for_function(
+        "window.__portico.some(m => m.type === 'portal.loaded' && m.data.path === '/portal/directory-sync')",
+        None,
+    )
+    .await
+    .expect("second page in the frame is still in the session");
     assert_eq!(frame.locator("h1").text_content().await.unwrap().as_deref(), Some("Directory sync"));
     let shot = output_dir().join("embedded-portal.png");
     page.screenshot_to_file(&shot, None).await.unwrap();

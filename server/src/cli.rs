@@ -202,7 +202,8 @@ async fn org(cmd: OrgCommand, store: &Store) -> anyhow::Result<()> {
                 .iter()
                 .map(|d| DomainName::parse(d).map_err(|m| anyhow::anyhow!("--domain {m}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let org = store.create_org(NewOrganization { name, external_id, domains }).await?;
+            let org =
+                store.create_org(NewOrganization { name, external_id, domains, branding: Default::default() }).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&org)?);
             } else {

@@ -142,10 +142,49 @@ pub struct Organization {
     pub name: String,
     pub external_id: Option<String>,
     pub domains: Vec<OrgDomain>,
+    /// Overrides of the vendor's portal branding for this organization.
+    pub branding: OrgBranding,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// Portal branding of one organization; unset fields fall back to the
+/// vendor's (`vendor.*` settings).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OrgBranding {
+    pub logo_url: Option<String>,
+    /// `#rrggbb`.
+    pub accent_color: Option<String>,
+}
+
+impl OrgBranding {
+    /// Validates both fields; errors name `branding.<field>`.
+    pub fn parse(logo_url: Option<&str>, accent_color: Option<&str>) -> Result<Self, Vec<(String, String)>> {
+        let mut errors = Vec::new();
+        if let Some(url) = logo_url {
+            let ok = url.starts_with("https://")
+                && url.len() <= 2048
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"');
+            if !ok {
+                errors.push(("branding.logo_url".into(), "must be an https:// URL of at most 2048 characters".into()));
+            }
+        }
+        if let Some(color) = accent_color {
+            if crate::config::parse_hex_color(color).is_none() {
+                errors.push(("branding.accent_color".into(), "must be a colour like #1a2b3c".into()));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                logo_url: logo_url.map(str::to_owned),
+                accent_color: accent_color.map(|c| c.to_ascii_lowercase()),
+            })
+        } else {
+            Err(errors)
+        }
+    }
 }
 
 /// Input for [`Store::create_org`].
@@ -154,6 +193,7 @@ pub struct NewOrganization {
     pub name: OrgName,
     pub external_id: Option<ExternalId>,
     pub domains: Vec<DomainName>,
+    pub branding: OrgBranding,
 }
 
 /// Partial update: `None` leaves a field unchanged. `external_id:
@@ -163,6 +203,8 @@ pub struct OrgUpdate {
     pub name: Option<OrgName>,
     pub external_id: Option<Option<ExternalId>>,
     pub domains: Option<Vec<DomainName>>,
+    /// Replaces both branding fields.
+    pub branding: Option<OrgBranding>,
 }
 
 /// Filters and cursor for [`Store::list_orgs`].
@@ -189,6 +231,8 @@ struct OrgRow {
     id: Uuid,
     name: String,
     external_id: Option<String>,
+    logo_url: Option<String>,
+    accent_color: Option<String>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
 }
@@ -213,6 +257,7 @@ fn assemble(orgs: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organization> {
             name: r.name,
             external_id: r.external_id,
             domains: Vec::new(),
+            branding: OrgBranding { logo_url: r.logo_url, accent_color: r.accent_color },
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -250,7 +295,7 @@ macro_rules! fetch_org {
     ($ex:expr, $id:expr) => {{
         let row: Option<OrgRow> = sqlx::query_as(
             r#"
-            SELECT id, name, external_id, created_at, updated_at
+            SELECT id, name, external_id, logo_url, accent_color, created_at, updated_at
             FROM organizations WHERE id = $1
             "#,
         )
@@ -285,14 +330,16 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 r#"
-                INSERT INTO organizations (id, name, external_id, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $4)
+                INSERT INTO organizations (id, name, external_id, logo_url, accent_color, created_at, updated_at)
+                VALUES ($1, $2, $3, $5, $6, $4, $4)
                 "#,
             )
             .bind(id)
             .bind(new.name.as_str())
             .bind(new.external_id.as_ref().map(ExternalId::as_str))
             .bind(now)
+            .bind(new.branding.logo_url.as_deref())
+            .bind(new.branding.accent_color.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(|e| on_unique(e, CONFLICT_EXTERNAL_ID))?;
@@ -322,7 +369,7 @@ impl Store {
             // One more than asked tells whether a next page exists.
             let mut orgs: Vec<OrgRow> = sqlx::query_as(
                 r#"
-                SELECT o.id, o.name, o.external_id, o.created_at, o.updated_at
+                SELECT o.id, o.name, o.external_id, o.logo_url, o.accent_color, o.created_at, o.updated_at
                 FROM organizations o
                 WHERE ($1 IS NULL OR o.id > $1)
                   AND ($2 IS NULL OR o.external_id = $2)
@@ -387,6 +434,14 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| on_unique(e, CONFLICT_EXTERNAL_ID))?;
+            }
+            if let Some(branding) = &update.branding {
+                sqlx::query("UPDATE organizations SET logo_url = $2, accent_color = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(branding.logo_url.as_deref())
+                    .bind(branding.accent_color.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some(domains) = &update.domains {
                 // Keep rows (and their verification state) for domains that stay.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{ApiJson, ApiQuery};
 use crate::error::{ApiError, FieldError};
-use crate::orgs::{DomainName, ExternalId, NewOrganization, OrgName, OrgQuery, OrgUpdate, Organization};
+use crate::orgs::{DomainName, ExternalId, NewOrganization, OrgBranding, OrgName, OrgQuery, OrgUpdate, Organization};
 use crate::startup::AppState;
 
 /// Most domains one organization may list.
@@ -33,6 +33,25 @@ struct CreateBody {
     external_id: Option<String>,
     #[serde(default)]
     domains: Vec<String>,
+    #[serde(default)]
+    branding: Option<BrandingBody>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BrandingBody {
+    #[serde(default)]
+    logo_url: Option<String>,
+    #[serde(default)]
+    accent_color: Option<String>,
+}
+
+fn parse_branding(body: Option<&BrandingBody>, errors: &mut Vec<FieldError>) -> OrgBranding {
+    let Some(b) = body else { return OrgBranding::default() };
+    OrgBranding::parse(b.logo_url.as_deref(), b.accent_color.as_deref()).unwrap_or_else(|errs| {
+        errors.extend(errs.into_iter().map(|(field, message)| FieldError { field, message }));
+        OrgBranding::default()
+    })
 }
 
 #[derive(Deserialize)]
@@ -45,6 +64,9 @@ struct UpdateBody {
     external_id: Option<Option<String>>,
     #[serde(default)]
     domains: Option<Vec<String>>,
+    /// Replaces the organization's branding (send `{}` to clear it).
+    #[serde(default)]
+    branding: Option<BrandingBody>,
 }
 
 /// Distinguishes an explicit `null` (`Some(None)`) from an absent field
@@ -129,10 +151,11 @@ async fn create(
         None => None,
     };
     let domains = parse_domains(&body.domains, &mut errors);
+    let branding = parse_branding(body.branding.as_ref(), &mut errors);
     let Some(name) = name.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let org = state.store.create_org(NewOrganization { name, external_id, domains }).await?;
+    let org = state.store.create_org(NewOrganization { name, external_id, domains, branding }).await?;
     tracing::info!(org_id = %org.id, "organization created");
     let location = format!("/api/v1/organizations/{}", org.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(org)))
@@ -185,6 +208,9 @@ async fn update(
     }
     if let Some(raw) = &body.domains {
         update.domains = Some(parse_domains(raw, &mut errors));
+    }
+    if body.branding.is_some() {
+        update.branding = Some(parse_branding(body.branding.as_ref(), &mut errors));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

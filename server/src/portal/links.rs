@@ -64,6 +64,9 @@ pub struct SessionRecord {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub organization_name: String,
+    /// Organization-level branding overrides.
+    pub logo_url: Option<String>,
+    pub accent_color: Option<String>,
     pub intents: Vec<Intent>,
     pub return_url: Option<String>,
     pub success_url: Option<String>,
@@ -124,6 +127,8 @@ struct SessionRow {
     id: Uuid,
     organization_id: Uuid,
     organization_name: String,
+    logo_url: Option<String>,
+    accent_color: Option<String>,
     secret_hash: Vec<u8>,
     intents: String,
     return_url: Option<String>,
@@ -300,7 +305,8 @@ impl Store {
         let row: Option<SessionRow> = with_pool!(self, |pool| {
             sqlx::query_as(
                 r#"
-                SELECT s.id, s.organization_id, o.name AS organization_name, s.secret_hash, s.intents,
+                SELECT s.id, s.organization_id, o.name AS organization_name, o.logo_url, o.accent_color,
+                       s.secret_hash, s.intents,
                        s.return_url, s.success_url, s.embedded, s.expires_at, s.last_seen_at
                 FROM portal_sessions s JOIN organizations o ON o.id = s.organization_id
                 WHERE s.lookup = $1 AND s.revoked_at IS NULL
@@ -330,6 +336,8 @@ impl Store {
             id: row.id,
             organization_id: row.organization_id,
             organization_name: row.organization_name,
+            logo_url: row.logo_url,
+            accent_color: row.accent_color,
             intents: intents_from_db(&row.intents),
             return_url: row.return_url,
             success_url: row.success_url,

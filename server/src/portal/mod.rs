@@ -208,11 +208,12 @@ impl ServerBackend {
         Self { store, settings }
     }
 
-    fn branding(&self) -> Branding {
+    /// Vendor branding with the organization's overrides applied.
+    fn branding(&self, logo_url: Option<String>, accent_color: Option<String>) -> Branding {
         Branding {
             vendor_name: self.settings.vendor.name.clone(),
-            logo_url: self.settings.vendor.logo_url.clone(),
-            accent_color: self.settings.vendor.accent_color.clone(),
+            logo_url: logo_url.or_else(|| self.settings.vendor.logo_url.clone()),
+            accent_color: accent_color.or_else(|| self.settings.vendor.accent_color.clone()),
         }
     }
 }
@@ -237,7 +238,7 @@ impl PortalBackend for ServerBackend {
                 organization_id: s.organization_id.to_string(),
                 organization_name: s.organization_name,
                 intents: s.intents,
-                branding: self.branding(),
+                branding: self.branding(s.logo_url, s.accent_color),
                 return_url: s.return_url,
                 success_url: s.success_url,
                 expires_at_ms: (s.ends_at.unix_timestamp_nanos() / 1_000_000) as i64,

@@ -6,17 +6,17 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use portico_server::config::SmtpTls;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{assert_problem, spawn_app_with, Backend};
+use crate::helpers::{Backend, assert_problem, spawn_app_with};
 
 /// Python with `aiosmtpd`: `PORTICO_TEST_PYTHON`, else the venv
 /// `scripts/test` makes in `.tools/venv`.
 fn python() -> PathBuf {
-    std::env::var_os("PORTICO_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python")
-    })
+    std::env::var_os("PORTICO_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python"))
 }
 
 fn free_port() -> u16 {
@@ -146,7 +146,8 @@ async fn unreachable_smtp_gives_502_and_voids_the_link(backend: Backend) {
     })
     .await;
     let org = app.org("Globex").await;
-    let r = app.create_link(json!({ "organization_id": org["id"], "intents": ["sso"], "email": "it@globex.test" })).await;
+    let r =
+        app.create_link(json!({ "organization_id": org["id"], "intents": ["sso"], "email": "it@globex.test" })).await;
     let body = assert_problem(r, 502).await;
     assert!(body["detail"].as_str().unwrap().contains("voided"), "{body}");
     // Without email the same request works: the failure changed nothing else.

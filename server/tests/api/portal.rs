@@ -289,7 +289,61 @@ async fn link_and_session_events_are_recorded_without_secrets(backend: Backend) 
     }
 }
 
+async fn branding_comes_from_the_vendor_and_the_organization(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.vendor.accent_color = Some("#123456".into());
+        s.vendor.logo_url = Some("https://cdn.vendor.test/logo.svg".into());
+    })
+    .await;
+    let plain = app.org("Plain").await;
+    let r = app
+        .create_org(json!({ "name": "Branded", "branding": { "accent_color": "#AA3300", "logo_url": "https://cdn.branded.test/logo.png" } }))
+        .await;
+    assert_eq!(r.status(), 201);
+    let branded: Value = r.json().await.unwrap();
+    assert_eq!(
+        branded["branding"],
+        json!({ "logo_url": "https://cdn.branded.test/logo.png", "accent_color": "#aa3300" })
+    );
+
+    let page_of = |org: Value| {
+        let app = &app;
+        async move {
+            let link = app.link(org["id"].as_str().unwrap(), &["sso"]).await;
+            let cookie =
+                app.session_from(&link["url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address)).await;
+            text(app.page("/portal", Some(&cookie)).await.text().await.unwrap())
+        }
+    };
+    let html = page_of(plain.clone()).await;
+    assert!(html.contains("--portico-accent: #123456;"), "vendor accent: {html}");
+    assert!(html.contains("src=\"https://cdn.vendor.test/logo.svg\" alt=\"Acme Analytics logo\""), "vendor logo");
+    let html = page_of(branded.clone()).await;
+    assert!(html.contains("--portico-accent: #aa3300;"), "organization accent wins");
+    assert!(html.contains("src=\"https://cdn.branded.test/logo.png\""));
+
+    let body = assert_problem(
+        app.create_org(
+            json!({ "name": "Bad", "branding": { "accent_color": "red", "logo_url": "javascript:alert(1)" } }),
+        )
+        .await,
+        422,
+    )
+    .await;
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["branding.logo_url", "branding.accent_color"]);
+    // Clearing the override falls back to the vendor again.
+    let r = app
+        .api(reqwest::Method::PATCH, &format!("/organizations/{}", branded["id"].as_str().unwrap()))
+        .json(&json!({ "branding": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["branding"], json!({ "logo_url": null, "accent_color": null }));
+}
+
 both_backends!(
+    branding_comes_from_the_vendor_and_the_organization,
     link_requests_are_validated,
     links_are_single_use,
     expired_tampered_and_incomplete_links_explain_themselves,

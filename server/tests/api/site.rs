@@ -59,9 +59,11 @@ async fn openapi_document_describes_the_api(backend: Backend) {
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    for (path, methods) in
-        [("/organizations", &["get", "post"][..]), ("/organizations/{id}", &["get", "patch", "delete"][..])]
-    {
+    for (path, methods) in [
+        ("/organizations", &["get", "post"][..]),
+        ("/organizations/{id}", &["get", "patch", "delete"][..]),
+        ("/portal/links", &["post"][..]),
+    ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
         }
