@@ -38,6 +38,28 @@ enum Command {
     /// Portal links.
     #[command(subcommand)]
     Link(LinkCommand),
+    /// The event log.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print events as they happen, one line each (Ctrl-C to stop).
+    Tail {
+        /// Comma-separated types or patterns, e.g. `sso.enabled,sso.disabled` or `directory.*`.
+        #[arg(long = "type")]
+        types: Option<String>,
+        /// Only this organization.
+        #[arg(long)]
+        org: Option<String>,
+        /// Start after this event id instead of now.
+        #[arg(long)]
+        after: Option<String>,
+        /// Print each event as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,12 +204,50 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Events(EventsCommand::Tail { types, org, after, json }) => {
+            let store = Store::connect(&settings.database_url, 2).await?;
+            let mut filter = crate::api::events::parse_filter(types.as_deref(), org.as_deref())
+                .map_err(|e| anyhow::anyhow!("{}", problem_text(e)))?;
+            filter.after = Some(match after {
+                Some(a) => Uuid::try_parse(&a).map_err(|_| anyhow::anyhow!("--after must be an event id"))?,
+                None => {
+                    crate::events::delivery::uuid_ceil(time::OffsetDateTime::now_utc() - crate::api::events::SETTLE)
+                }
+            });
+            let mut follow = crate::api::events::follow(store, filter);
+            loop {
+                let e = tokio::select! {
+                    e = follow.next() => e,
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                };
+                let out = crate::api::events::EventOut::from(e);
+                if json {
+                    println!("{}", serde_json::to_string(&out)?);
+                } else {
+                    let when = out.occurred_at.format(&time::format_description::well_known::Rfc3339)?;
+                    let org = out.organization_id.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
+                    println!("{when} {:<28} org={org} id={} {}", out.kind, out.id, out.data);
+                }
+                use std::io::Write;
+                std::io::stdout().flush()?;
+            }
+        }
         Command::ApiKey(cmd) => {
             let store = Store::connect(&settings.database_url, 2).await?;
             let result = api_key(cmd, &store).await;
             store.close().await;
             result
         }
+    }
+}
+
+/// The human part of an API error, for CLI messages.
+fn problem_text(e: crate::error::ApiError) -> String {
+    match e {
+        crate::error::ApiError::Validation(errors) => {
+            errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+        }
+        other => other.to_string(),
     }
 }
 

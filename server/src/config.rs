@@ -33,6 +33,51 @@ pub struct Settings {
     pub portal: PortalSettings,
     /// Outgoing email (portal links). Disabled while `smtp.host` is unset.
     pub smtp: SmtpSettings,
+    /// Webhook delivery.
+    pub webhooks: WebhookSettings,
+    /// Base64 of 32 random bytes (`openssl rand -base64 32`): encrypts
+    /// secrets at rest. Required with PostgreSQL (every replica needs the same
+    /// key); with SQLite a key file beside the database is created if unset.
+    #[serde(skip_serializing, default)]
+    pub encryption_key: Option<secrecy::SecretString>,
+}
+
+/// Webhook delivery tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Run the delivery worker in this process.
+    pub worker: bool,
+    /// Deliveries in flight at once per process.
+    pub concurrency: usize,
+    /// Seconds before a delivery attempt times out.
+    pub timeout_secs: u64,
+    /// First retry delay (milliseconds); doubles per attempt, with ±20% jitter.
+    pub retry_base_ms: u64,
+    /// Longest delay between two attempts (seconds).
+    pub retry_max_delay_secs: u64,
+    /// Attempts before a delivery is given up (default spans about 3 days).
+    pub max_attempts: u32,
+    /// Seconds a worker owns a claimed delivery; a crashed worker's claims
+    /// become available again after this.
+    pub lease_secs: u64,
+    /// Fallback poll interval when no wake-up arrives (milliseconds).
+    pub poll_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            concurrency: 64,
+            timeout_secs: 10,
+            retry_base_ms: 5_000,
+            retry_max_delay_secs: 6 * 3600,
+            max_attempts: 24,
+            lease_secs: 60,
+            poll_ms: 1_000,
+        }
+    }
 }
 
 /// Portal links, sessions and embedding.
@@ -157,6 +202,8 @@ impl Default for Settings {
             vendor: VendorSettings { name: "Portico".into(), url: None, logo_url: None, accent_color: None },
             portal: PortalSettings::default(),
             smtp: SmtpSettings::default(),
+            webhooks: WebhookSettings::default(),
+            encryption_key: None,
         }
     }
 }
@@ -222,6 +269,16 @@ impl Settings {
         }
         if self.smtp.host.is_some() && !self.smtp.from.contains('@') {
             bail!("invalid configuration: smtp.from must be an email address, got {:?}", self.smtp.from);
+        }
+        if let Some(key) = &self.encryption_key {
+            crate::crypto::Cipher::from_base64(secrecy::ExposeSecret::expose_secret(key))
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        }
+        let w = &self.webhooks;
+        if w.concurrency == 0 || w.timeout_secs == 0 || w.max_attempts == 0 || w.lease_secs <= w.timeout_secs {
+            bail!(
+                "invalid configuration: webhooks.concurrency, timeout_secs and max_attempts must be positive and lease_secs greater than timeout_secs"
+            );
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .with_context(|| format!("invalid configuration: log.level {:?}", self.log.level))?;

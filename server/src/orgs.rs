@@ -347,6 +347,7 @@ impl Store {
             let org = fetch_org!(tx, id).ok_or_else(|| anyhow::anyhow!("created organization vanished"))?;
             insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_CREATED, Some(id), &org))?;
             tx.commit().await?;
+            self.announce_events();
             Ok(org)
         })
     }
@@ -470,6 +471,7 @@ impl Store {
             let org = fetch_org!(tx, id).ok_or_else(|| anyhow::anyhow!("updated organization vanished"))?;
             insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_UPDATED, Some(id), &org))?;
             tx.commit().await?;
+            self.announce_events();
             Ok(Some(org))
         })
     }
@@ -486,6 +488,7 @@ impl Store {
             sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(&mut *tx).await?;
             insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_DELETED, Some(id), &org))?;
             tx.commit().await?;
+            self.announce_events();
             Ok(true)
         })
     }

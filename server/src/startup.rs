@@ -34,6 +34,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// `None` while SMTP is not configured.
     pub mailer: Option<Arc<Mailer>>,
+    /// Encrypts secrets at rest.
+    pub cipher: Arc<crate::crypto::Cipher>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -48,6 +50,7 @@ pub struct Application {
     router: Router,
     store: Store,
     port: u16,
+    worker: Option<crate::events::delivery::Worker>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -65,8 +68,14 @@ impl Application {
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("Failed to bind {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let router = router(settings, store.clone())?;
-        Ok(Self { listener, router, store, port })
+        let cipher = Arc::new(crate::crypto::Cipher::for_settings(&settings)?);
+        let worker = if settings.webhooks.worker {
+            Some(crate::events::delivery::Worker::new(store.clone(), settings.webhooks.clone(), cipher.clone())?)
+        } else {
+            None
+        };
+        let router = router(settings, store.clone(), cipher)?;
+        Ok(Self { listener, router, store, port, worker })
     }
 
     /// The port actually bound.
@@ -86,7 +95,19 @@ impl Application {
 
     /// Serves until `signal` completes.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(signal).await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let worker = self.worker.map(|w| tokio::spawn(w.run(stopped(stop_rx.clone()))));
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        });
+        serve.await?;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         self.store.close().await;
         Ok(())
     }
@@ -103,15 +124,20 @@ fn leptos_options(settings: &Settings) -> LeptosOptions {
 }
 
 /// The complete HTTP surface.
-pub fn router(settings: Settings, store: Store) -> anyhow::Result<Router> {
+pub fn router(settings: Settings, store: Store, cipher: Arc<crate::crypto::Cipher>) -> anyhow::Result<Router> {
     let leptos_options = leptos_options(&settings);
     let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
     let frame_ancestors = HeaderValue::from_str(&crate::portal::frame_ancestors(&settings))
         .context("portal.embed_origins produce an invalid header")?;
     let forbid_framing = settings.portal.embed_origins.is_empty();
     let settings = Arc::new(settings);
-    let state =
-        AppState { store: store.clone(), settings: settings.clone(), leptos_options: leptos_options.clone(), mailer };
+    let state = AppState {
+        store: store.clone(),
+        settings: settings.clone(),
+        leptos_options: leptos_options.clone(),
+        mailer,
+        cipher,
+    };
     let backend = app::backend::Backend(Arc::new(ServerBackend::new(store, settings)));
     let routes = generate_route_list(app::App);
     let context = move || provide_context(backend.clone());

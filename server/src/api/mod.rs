@@ -14,8 +14,10 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+pub mod events;
 mod orgs;
 mod portal;
+mod webhooks;
 
 /// Largest accepted API request body.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -25,6 +27,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .merge(orgs::routes())
         .merge(portal::routes())
+        .merge(webhooks::routes())
+        .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state, require_api_key));
     Router::new()
         .route("/openapi.json", get(openapi))

@@ -22,6 +22,9 @@ pub mod events;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Signalled after a transaction that recorded events commits, so this
+    /// process's delivery worker and streams wake at once.
+    pub(crate) events_committed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The connection pool of the configured engine.
@@ -108,7 +111,7 @@ impl Store {
                     .connect_with(options)
                     .await
                     .context("Failed to connect to PostgreSQL")?;
-                Store { pool: Pool::Postgres(pool) }
+                Store { pool: Pool::Postgres(pool), events_committed: Default::default() }
             }
         };
         store.migrate().await?;
@@ -137,7 +140,7 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("Failed to open SQLite database {url}"))?;
-        Ok(Store { pool: Pool::Sqlite(pool) })
+        Ok(Store { pool: Pool::Sqlite(pool), events_committed: Default::default() })
     }
 
     /// Applies migrations that have not run yet. Safe to run from several
@@ -161,6 +164,21 @@ impl Store {
     /// Round-trips a trivial query: readiness probe.
     pub async fn ping(&self) -> anyhow::Result<()> {
         with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ())).context("database ping failed")
+    }
+
+    /// Tells local listeners that new events (and deliveries) are committed.
+    pub(crate) fn announce_events(&self) {
+        self.events_committed.notify_waiters();
+    }
+
+    /// Completes when [`Store::announce_events`] is next called.
+    pub fn events_announced(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.events_committed.notified()
+    }
+
+    /// Whether [`Store::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        with_pool!(self, |pool| pool.is_closed())
     }
 
     /// Closes all connections (graceful shutdown, tests).

@@ -184,6 +184,7 @@ impl Store {
             };
             insert_event!(tx, &NewEvent::new(kinds::PORTAL_LINK_CREATED, Some(new.organization_id), &data))?;
             tx.commit().await?;
+            self.announce_events();
             Ok(Some(CreatedLink {
                 id,
                 token: minted.token,
@@ -286,6 +287,7 @@ impl Store {
             };
             insert_event!(tx, &NewEvent::new(kinds::PORTAL_SESSION_STARTED, Some(link.organization_id), &data))?;
             tx.commit().await?;
+            self.announce_events();
             Ok(Redeemed::Started { token: minted.token, organization_id: link.organization_id })
         })
     }

@@ -58,6 +58,10 @@ pub fn test_settings(database_url: String) -> Settings {
     settings.database_max_connections = 5;
     settings.vendor.name = "Acme Analytics".into();
     settings.site_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site");
+    settings.encryption_key = Some(portico_server::crypto::Cipher::generate_base64());
+    // Fast retries and polling keep delivery tests short.
+    settings.webhooks.retry_base_ms = 200;
+    settings.webhooks.poll_ms = 100;
     settings
 }
 

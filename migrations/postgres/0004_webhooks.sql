@@ -1,0 +1,63 @@
+-- Webhook endpoints, their subscriptions, and per-(event, endpoint) deliveries.
+
+CREATE TABLE webhook_endpoints (
+    id          UUID PRIMARY KEY,
+    url         TEXT NOT NULL,
+    description TEXT,
+    event_types TEXT NOT NULL,
+    enabled     BOOLEAN NOT NULL,
+    secret_enc  TEXT NOT NULL,
+    disabled_reason TEXT,
+    created_at  TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);
+
+-- One row per subscribed pattern, as a LIKE pattern (`directory.%`), so the
+-- fan-out is one INSERT … SELECT in the event's transaction.
+CREATE TABLE webhook_subscriptions (
+    endpoint_id UUID NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    pattern     TEXT NOT NULL,
+    PRIMARY KEY (endpoint_id, pattern)
+);
+
+CREATE TABLE webhook_deliveries (
+    event_id         UUID NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    endpoint_id      UUID NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    status           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TIMESTAMPTZ NOT NULL,
+    lease_owner      TEXT,
+    lease_expires_at TIMESTAMPTZ,
+    last_status      INTEGER,
+    last_error       TEXT,
+    created_at       TIMESTAMPTZ NOT NULL,
+    completed_at     TIMESTAMPTZ,
+    PRIMARY KEY (event_id, endpoint_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, status);
+
+CREATE TABLE webhook_attempts (
+    id            UUID PRIMARY KEY,
+    event_id      UUID NOT NULL,
+    endpoint_id   UUID NOT NULL,
+    attempted_at  TIMESTAMPTZ NOT NULL,
+    status_code   INTEGER,
+    latency_ms    INTEGER NOT NULL,
+    response      TEXT,
+    error         TEXT,
+    FOREIGN KEY (event_id, endpoint_id) REFERENCES webhook_deliveries (event_id, endpoint_id) ON DELETE CASCADE
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts (event_id, endpoint_id, attempted_at);
+
+-- Wake delivery workers on every replica when deliveries are committed.
+CREATE FUNCTION portico_notify_deliveries() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('portico_deliveries', '');
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER webhook_deliveries_notify
+    AFTER INSERT ON webhook_deliveries
+    FOR EACH STATEMENT EXECUTE FUNCTION portico_notify_deliveries();
