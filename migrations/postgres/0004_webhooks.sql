@@ -43,7 +43,7 @@ CREATE TABLE webhook_attempts (
     endpoint_id   UUID NOT NULL,
     attempted_at  TIMESTAMPTZ NOT NULL,
     status_code   INTEGER,
-    latency_ms    INTEGER NOT NULL,
+    latency_ms    BIGINT NOT NULL,
     response      TEXT,
     error         TEXT,
     FOREIGN KEY (event_id, endpoint_id) REFERENCES webhook_deliveries (event_id, endpoint_id) ON DELETE CASCADE

@@ -10,6 +10,14 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use uuid::Uuid;
 
+/// Python with the test peers (`aiosmtpd`, `standardwebhooks`):
+/// `PORTICO_TEST_PYTHON`, else the venv `scripts/test` makes in `.tools/venv`.
+pub fn python() -> PathBuf {
+    std::env::var_os("PORTICO_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python"))
+}
+
 /// Which engine a test runs against.
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {

@@ -1,7 +1,6 @@
 //! Portal links by email, received by a real SMTP server process (PyPI
 //! `aiosmtpd`, storing into a Maildir) and parsed with Python's `email`.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,15 +8,8 @@ use portico_server::config::SmtpTls;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_problem, spawn_app_with};
+use crate::helpers::{Backend, assert_problem, python, spawn_app_with};
 
-/// Python with `aiosmtpd`: `PORTICO_TEST_PYTHON`, else the venv
-/// `scripts/test` makes in `.tools/venv`.
-fn python() -> PathBuf {
-    std::env::var_os("PORTICO_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python"))
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

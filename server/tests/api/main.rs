@@ -8,3 +8,4 @@ mod mail;
 mod orgs;
 mod portal;
 mod site;
+mod webhooks;
