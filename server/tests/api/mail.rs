@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::helpers::{Backend, assert_problem, python, spawn_app_with};
 
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

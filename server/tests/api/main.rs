@@ -7,5 +7,6 @@ mod helpers;
 mod mail;
 mod orgs;
 mod portal;
+mod resilience;
 mod site;
 mod webhooks;

@@ -5,17 +5,22 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_backends;
-use crate::helpers::{assert_problem, python, spawn_app, spawn_app_with, Backend, TestApp};
+use crate::helpers::{Backend, TestApp, assert_problem, python, spawn_app, spawn_app_with};
 
 impl TestApp {
     /// Registers a webhook endpoint; returns (endpoint JSON, secret).
     pub async fn endpoint(&self, url: &str, types: &[&str]) -> (Value, String) {
-        let r = self.api(Method::POST, "/webhooks").json(&json!({ "url": url, "event_types": types })).send().await.unwrap();
+        let r = self
+            .api(Method::POST, "/webhooks")
+            .json(&json!({ "url": url, "event_types": types }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
         let body: Value = r.json().await.unwrap();
         let secret = body["secret"].as_str().unwrap().to_owned();
@@ -38,7 +43,8 @@ pub async fn received(server: &MockServer, n: usize, within: Duration) -> Vec<wi
 async fn wait_for_delivery(app: &TestApp, endpoint: &str, status: &str, within: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let list: Value = app.get(&format!("/webhooks/{endpoint}/deliveries?status={status}")).await.json().await.unwrap();
+        let list: Value =
+            app.get(&format!("/webhooks/{endpoint}/deliveries?status={status}")).await.json().await.unwrap();
         if !list["data"].as_array().unwrap().is_empty() || tokio::time::Instant::now() > deadline {
             return list;
         }
@@ -120,7 +126,15 @@ async fn endpoints_are_managed_and_secrets_never_shown_again(backend: Backend) {
     .await;
     let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["url", "event_types[0]", "event_types[2]"]);
-    assert_problem(app.api(Method::POST, "/webhooks").json(&json!({ "url": "https://x.test", "event_types": [] })).send().await.unwrap(), 422).await;
+    assert_problem(
+        app.api(Method::POST, "/webhooks")
+            .json(&json!({ "url": "https://x.test", "event_types": [] }))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
 
     assert_eq!(app.api(Method::DELETE, &format!("/webhooks/{id}")).send().await.unwrap().status(), 204);
     assert_problem(app.get(&format!("/webhooks/{id}")).await, 404).await;
@@ -170,7 +184,11 @@ async fn a_failed_delivery_is_retried_until_it_succeeds(backend: Backend) {
         .with_priority(1)
         .mount(&receiver)
         .await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).with_priority(2).mount(&receiver).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .with_priority(2)
+        .mount(&receiver)
+        .await;
     let app = spawn_app(backend).await;
     let (endpoint, _) = app.endpoint(&receiver.uri(), &["organization.created"]).await;
     let org = app.org("Retry Corp").await;
@@ -182,7 +200,11 @@ async fn a_failed_delivery_is_retried_until_it_succeeds(backend: Backend) {
     assert_eq!(delivery["last_status"], 200);
     let requests = receiver.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2, "delivered once more after the 500, then stopped");
-    assert_eq!(requests[0].headers.get("webhook-id"), requests[1].headers.get("webhook-id"), "same message id on retry");
+    assert_eq!(
+        requests[0].headers.get("webhook-id"),
+        requests[1].headers.get("webhook-id"),
+        "same message id on retry"
+    );
 
     let event_id = delivery["event_id"].as_str().unwrap();
     let detail: Value = app.get(&format!("/events/{event_id}")).await.json().await.unwrap();
@@ -279,7 +301,11 @@ async fn subscriptions_filter_and_replays_resend(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap()["queued"], 2, "organization.created (new) + portal.link.created (again)");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["queued"],
+        2,
+        "organization.created (new) + portal.link.created (again)"
+    );
     assert_eq!(received(&receiver, 4, Duration::from_secs(10)).await.len(), 4);
 }
 
@@ -297,13 +323,15 @@ async fn events_api_pages_with_a_cursor_and_filters(backend: Backend) {
     let kinds: Vec<&str> = rest["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["portal.link.created"]);
     assert_eq!(rest["list_metadata"]["after"], rest["data"][0]["id"]);
-    let empty: Value = app.get(&format!("/events?after={}", rest["data"][0]["id"].as_str().unwrap())).await.json().await.unwrap();
+    let empty: Value =
+        app.get(&format!("/events?after={}", rest["data"][0]["id"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(empty["data"], json!([]));
     assert_eq!(empty["list_metadata"]["after"], rest["data"][0]["id"], "cursor never goes backwards");
 
     let orgs: Value = app.get("/events?types=organization.*").await.json().await.unwrap();
     assert_eq!(orgs["data"].as_array().unwrap().len(), 2);
-    let for_a: Value = app.get(&format!("/events?organization_id={}", a["id"].as_str().unwrap())).await.json().await.unwrap();
+    let for_a: Value =
+        app.get(&format!("/events?organization_id={}", a["id"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(for_a["data"].as_array().unwrap().len(), 2);
     assert_problem(app.get("/events?types=nothing.*").await, 422).await;
     assert_problem(app.get("/events?after=zzz").await, 400).await;
