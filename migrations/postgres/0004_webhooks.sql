@@ -34,7 +34,10 @@ CREATE TABLE webhook_deliveries (
     completed_at     TIMESTAMPTZ,
     PRIMARY KEY (event_id, endpoint_id)
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+-- Claim queries read only these two small partial indexes.
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_expires_at) WHERE status = 'delivering';
+CREATE INDEX webhook_deliveries_owner ON webhook_deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, status);
 
 CREATE TABLE webhook_attempts (

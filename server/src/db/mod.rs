@@ -25,6 +25,9 @@ pub struct Store {
     /// Signalled after a transaction that recorded events commits, so this
     /// process's delivery worker and streams wake at once.
     pub(crate) events_committed: std::sync::Arc<tokio::sync::Notify>,
+    /// Same signal for the delivery worker, but remembered while the worker
+    /// is busy (`notify_one` stores a permit), so no commit is slept through.
+    pub(crate) deliveries_queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The connection pool of the configured engine.
@@ -111,7 +114,11 @@ impl Store {
                     .connect_with(options)
                     .await
                     .context("Failed to connect to PostgreSQL")?;
-                Store { pool: Pool::Postgres(pool), events_committed: Default::default() }
+                Store {
+                    pool: Pool::Postgres(pool),
+                    events_committed: Default::default(),
+                    deliveries_queued: Default::default(),
+                }
             }
         };
         store.migrate().await?;
@@ -140,7 +147,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("Failed to open SQLite database {url}"))?;
-        Ok(Store { pool: Pool::Sqlite(pool), events_committed: Default::default() })
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+            events_committed: Default::default(),
+            deliveries_queued: Default::default(),
+        })
     }
 
     /// Applies migrations that have not run yet. Safe to run from several
@@ -169,6 +180,7 @@ impl Store {
     /// Tells local listeners that new events (and deliveries) are committed.
     pub(crate) fn announce_events(&self) {
         self.events_committed.notify_waiters();
+        self.deliveries_queued.notify_one();
     }
 
     /// Completes when [`Store::announce_events`] is next called.
