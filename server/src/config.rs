@@ -35,6 +35,8 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     /// Webhook delivery.
     pub webhooks: WebhookSettings,
+    /// Domain verification by DNS TXT.
+    pub domains: DomainSettings,
     /// Base64 of 32 random bytes (`openssl rand -base64 32`): encrypts
     /// secrets at rest. Required with PostgreSQL (every replica needs the same
     /// key); with SQLite a key file beside the database is created if unset.
@@ -76,6 +78,44 @@ impl Default for WebhookSettings {
             max_attempts: 24,
             lease_secs: 60,
             poll_ms: 1_000,
+        }
+    }
+}
+
+/// Domain verification by DNS TXT.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSettings {
+    /// Nameservers to ask, as `ip:port` (`127.0.0.1:5353`). Empty: the
+    /// system's resolvers (`/etc/resolv.conf`).
+    pub nameservers: Vec<String>,
+    /// Per-query timeout (milliseconds).
+    pub timeout_ms: u64,
+    /// Label under the domain that holds the TXT record.
+    pub txt_label: String,
+    /// Run background re-checks of pending domains in this process.
+    pub worker: bool,
+    /// First background re-check delay (seconds); doubles per check.
+    pub recheck_base_secs: u64,
+    /// Longest delay between background re-checks (seconds).
+    pub recheck_max_secs: u64,
+    /// A domain still pending this long after it was added fails (seconds).
+    pub pending_timeout_secs: u64,
+    /// How often the worker looks for due re-checks (milliseconds).
+    pub poll_ms: u64,
+}
+
+impl Default for DomainSettings {
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            timeout_ms: 5_000,
+            txt_label: "_portico-verification".into(),
+            worker: true,
+            recheck_base_secs: 60,
+            recheck_max_secs: 6 * 3600,
+            pending_timeout_secs: 30 * 24 * 3600,
+            poll_ms: 5_000,
         }
     }
 }
@@ -203,6 +243,7 @@ impl Default for Settings {
             portal: PortalSettings::default(),
             smtp: SmtpSettings::default(),
             webhooks: WebhookSettings::default(),
+            domains: DomainSettings::default(),
             encryption_key: None,
         }
     }
@@ -252,6 +293,22 @@ impl Settings {
             if parse_hex_color(color).is_none() {
                 bail!("invalid configuration: vendor.accent_color must look like #1a2b3c, got {color:?}");
             }
+        }
+        for ns in &self.domains.nameservers {
+            if ns.parse::<std::net::SocketAddr>().is_err() {
+                bail!(
+                    "invalid configuration: domains.nameservers entries must be ip:port like 127.0.0.1:53, got {ns:?}"
+                );
+            }
+        }
+        let label = &self.domains.txt_label;
+        if label.is_empty()
+            || label.len() > 63
+            || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!(
+                "invalid configuration: domains.txt_label must be one DNS label like _portico-verification, got {label:?}"
+            );
         }
         for origin in &self.portal.embed_origins {
             if !is_origin(origin) {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod domains;
 pub mod error;
 pub mod events;
 pub mod mail;

@@ -118,7 +118,7 @@ pub enum DomainState {
 }
 
 impl DomainState {
-    fn from_db(s: &str) -> Self {
+    pub(crate) fn from_db(s: &str) -> Self {
         match s {
             "verified" => Self::Verified,
             "failed" => Self::Failed,
@@ -207,6 +207,13 @@ pub struct OrgUpdate {
     pub branding: Option<OrgBranding>,
 }
 
+impl OrgUpdate {
+    /// True when no field is given: nothing to write, no event to record.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.external_id.is_none() && self.domains.is_none() && self.branding.is_none()
+    }
+}
+
 /// Filters and cursor for [`Store::list_orgs`].
 #[derive(Debug, Clone, Default)]
 pub struct OrgQuery {
@@ -227,7 +234,7 @@ pub struct OrgPage {
 }
 
 #[derive(sqlx::FromRow)]
-struct OrgRow {
+pub(crate) struct OrgRow {
     id: Uuid,
     name: String,
     external_id: Option<String>,
@@ -238,7 +245,7 @@ struct OrgRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct DomainRow {
+pub(crate) struct DomainRow {
     organization_id: Uuid,
     domain: String,
     state: String,
@@ -248,7 +255,7 @@ const CONFLICT_EXTERNAL_ID: &str = "external_id is already used by another organ
 
 /// Joins rows of organizations with their domain rows (both ordered by
 /// organization id).
-fn assemble(orgs: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organization> {
+pub(crate) fn assemble(orgs: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organization> {
     let mut out: Vec<Organization> = orgs
         .into_iter()
         .map(|r| Organization {
@@ -274,16 +281,31 @@ fn assemble(orgs: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organization> {
 macro_rules! insert_domains {
     ($tx:expr, $org_id:expr, $domains:expr, $now:expr) => {{
         for domain in $domains {
+            let taken: Option<(Uuid,)> = sqlx::query_as(
+                "SELECT organization_id FROM organization_domains WHERE domain = $1 AND state = 'verified' AND organization_id <> $2",
+            )
+            .bind(domain.as_str())
+            .bind($org_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "{} is verified by another organization",
+                    domain.as_str()
+                )));
+            }
             sqlx::query(
                 r#"
-                INSERT INTO organization_domains (id, organization_id, domain, state, created_at)
-                VALUES ($1, $2, $3, 'pending', $4)
+                INSERT INTO organization_domains
+                    (id, organization_id, domain, state, created_at, verification_token, next_check_at)
+                VALUES ($1, $2, $3, 'pending', $4, $5, $4)
                 "#,
             )
             .bind(Uuid::now_v7())
             .bind($org_id)
             .bind(domain.as_str())
             .bind($now)
+            .bind(crate::domains::new_verification_token())
             .execute(&mut *$tx)
             .await?;
         }
@@ -293,7 +315,7 @@ macro_rules! insert_domains {
 /// Reads one organization with its domains using executor `$ex`.
 macro_rules! fetch_org {
     ($ex:expr, $id:expr) => {{
-        let row: Option<OrgRow> = sqlx::query_as(
+        let row: Option<$crate::orgs::OrgRow> = sqlx::query_as(
             r#"
             SELECT id, name, external_id, logo_url, accent_color, created_at, updated_at
             FROM organizations WHERE id = $1
@@ -305,7 +327,7 @@ macro_rules! fetch_org {
         match row {
             None => None,
             Some(row) => {
-                let domains: Vec<DomainRow> = sqlx::query_as(
+                let domains: Vec<$crate::orgs::DomainRow> = sqlx::query_as(
                     r#"
                     SELECT organization_id, domain, state FROM organization_domains
                     WHERE organization_id = $1 ORDER BY domain
@@ -314,11 +336,25 @@ macro_rules! fetch_org {
                 .bind($id)
                 .fetch_all(&mut *$ex)
                 .await?;
-                assemble(vec![row], domains).pop()
+                $crate::orgs::assemble(vec![row], domains).pop()
             }
         }
     }};
 }
+
+/// Bumps `updated_at` of organization `$id` and reads it back (for an
+/// `organization.updated` event in the same transaction).
+macro_rules! touch_org {
+    ($tx:expr, $id:expr, $now:expr) => {{
+        sqlx::query("UPDATE organizations SET updated_at = $2 WHERE id = $1")
+            .bind($id)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        $crate::orgs::fetch_org!($tx, $id).ok_or_else(|| anyhow::anyhow!("organization vanished"))?
+    }};
+}
+pub(crate) use {fetch_org, touch_org};
 
 impl Store {
     /// Creates an organization and records `organization.created`.
@@ -420,6 +456,9 @@ impl Store {
                 sqlx::query_as("SELECT id FROM organizations WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
             if exists.is_none() {
                 return Ok(None);
+            }
+            if update.is_empty() {
+                return Ok(fetch_org!(tx, id));
             }
             if let Some(name) = &update.name {
                 sqlx::query("UPDATE organizations SET name = $2 WHERE id = $1")

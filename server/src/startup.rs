@@ -36,6 +36,8 @@ pub struct AppState {
     pub mailer: Option<Arc<Mailer>>,
     /// Encrypts secrets at rest.
     pub cipher: Arc<crate::crypto::Cipher>,
+    /// Domain verification rules and the DNS resolver.
+    pub domains: Arc<crate::domains::DomainService>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -51,6 +53,8 @@ pub struct Application {
     store: Store,
     port: u16,
     worker: Option<crate::events::delivery::Worker>,
+    domains: Arc<crate::domains::DomainService>,
+    domain_worker: bool,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -74,8 +78,10 @@ impl Application {
         } else {
             None
         };
-        let router = router(settings, store.clone(), cipher)?;
-        Ok(Self { listener, router, store, port, worker })
+        let domains = Arc::new(crate::domains::DomainService::from_settings(&settings.domains)?);
+        let domain_worker = settings.domains.worker;
+        let router = router(settings, store.clone(), cipher, domains.clone())?;
+        Ok(Self { listener, router, store, port, worker, domains, domain_worker })
     }
 
     /// The port actually bound.
@@ -100,12 +106,18 @@ impl Application {
             let _ = rx.wait_for(|s| *s).await;
         };
         let worker = self.worker.map(|w| tokio::spawn(w.run(stopped(stop_rx.clone()))));
+        let domain_worker = self.domain_worker.then(|| {
+            tokio::spawn(crate::domains::run_worker(self.store.clone(), self.domains.clone(), stopped(stop_rx.clone())))
+        });
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             signal.await;
             let _ = stop_tx.send(true);
         });
         serve.await?;
         if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        if let Some(worker) = domain_worker {
             let _ = worker.await;
         }
         self.store.close().await;
@@ -124,7 +136,12 @@ fn leptos_options(settings: &Settings) -> LeptosOptions {
 }
 
 /// The complete HTTP surface.
-pub fn router(settings: Settings, store: Store, cipher: Arc<crate::crypto::Cipher>) -> anyhow::Result<Router> {
+pub fn router(
+    settings: Settings,
+    store: Store,
+    cipher: Arc<crate::crypto::Cipher>,
+    domains: Arc<crate::domains::DomainService>,
+) -> anyhow::Result<Router> {
     let leptos_options = leptos_options(&settings);
     let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
     let frame_ancestors = HeaderValue::from_str(&crate::portal::frame_ancestors(&settings))
@@ -137,8 +154,9 @@ pub fn router(settings: Settings, store: Store, cipher: Arc<crate::crypto::Ciphe
         leptos_options: leptos_options.clone(),
         mailer,
         cipher,
+        domains: domains.clone(),
     };
-    let backend = app::backend::Backend(Arc::new(ServerBackend::new(store, settings)));
+    let backend = app::backend::Backend(Arc::new(ServerBackend::new(store, settings, domains)));
     let routes = generate_route_list(app::App);
     let context = move || provide_context(backend.clone());
 

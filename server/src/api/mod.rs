@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+mod domains;
 pub mod events;
 mod orgs;
 mod portal;
@@ -26,6 +27,7 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .merge(orgs::routes())
+        .merge(domains::routes())
         .merge(portal::routes())
         .merge(webhooks::routes())
         .merge(events::routes())

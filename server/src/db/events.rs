@@ -13,6 +13,8 @@ pub mod kinds {
     pub const ORGANIZATION_DELETED: &str = "organization.deleted";
     pub const PORTAL_LINK_CREATED: &str = "portal.link.created";
     pub const PORTAL_SESSION_STARTED: &str = "portal.session.started";
+    pub const DOMAIN_VERIFIED: &str = "domain.verified";
+    pub const DOMAIN_VERIFICATION_FAILED: &str = "domain.verification_failed";
 }
 
 /// An event about to be written.

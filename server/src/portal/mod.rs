@@ -201,11 +201,12 @@ pub async fn issue_link(
 pub struct ServerBackend {
     store: Store,
     settings: Arc<Settings>,
+    domains: Arc<crate::domains::DomainService>,
 }
 
 impl ServerBackend {
-    pub fn new(store: Store, settings: Arc<Settings>) -> Self {
-        Self { store, settings }
+    pub fn new(store: Store, settings: Arc<Settings>, domains: Arc<crate::domains::DomainService>) -> Self {
+        Self { store, settings, domains }
     }
 
     /// Vendor branding with the organization's overrides applied.

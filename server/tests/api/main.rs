@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod domains;
 mod helpers;
 mod mail;
 mod orgs;

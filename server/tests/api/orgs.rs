@@ -203,6 +203,10 @@ async fn changes_are_recorded_as_events(backend: Backend) {
     let id: uuid::Uuid = org["id"].as_str().unwrap().parse().unwrap();
     let path = format!("/organizations/{id}");
     app.api(Method::PATCH, &path).json(&json!({ "name": "Umbrella Corp" })).send().await.unwrap();
+    // An empty PATCH changes nothing and records nothing.
+    let same = app.api(Method::PATCH, &path).json(&json!({})).send().await.unwrap();
+    assert_eq!(same.status(), 200);
+    assert_eq!(same.json::<serde_json::Value>().await.unwrap()["name"], "Umbrella Corp");
     app.api(Method::DELETE, &path).send().await.unwrap();
     // A rejected request records nothing.
     app.create_org(json!({ "name": "" })).await;

@@ -63,6 +63,15 @@ async fn openapi_document_describes_the_api(backend: Backend) {
         ("/organizations", &["get", "post"][..]),
         ("/organizations/{id}", &["get", "patch", "delete"][..]),
         ("/portal/links", &["post"][..]),
+        ("/webhooks", &["get", "post"][..]),
+        ("/webhooks/{id}", &["get", "patch", "delete"][..]),
+        ("/webhooks/{id}/rotate-secret", &["post"][..]),
+        ("/webhooks/{id}/deliveries", &["get"][..]),
+        ("/webhooks/{id}/replay", &["post"][..]),
+        ("/events", &["get"][..]),
+        ("/events/stream", &["get"][..]),
+        ("/events/{id}", &["get"][..]),
+        ("/events/{id}/replay", &["post"][..]),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
