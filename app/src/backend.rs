@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::dto::{PortalInfo, SessionState};
+use crate::dto::{PortalDomain, PortalInfo, SessionState};
 
 /// Name of the portal session cookie.
 pub const SESSION_COOKIE: &str = "portico_session";
@@ -35,6 +35,18 @@ pub trait PortalBackend: Send + Sync + 'static {
     /// The session that the presented cookie value belongs to, refreshing its
     /// idle timer.
     async fn session(&self, token: Option<&str>) -> Result<SessionState, BackendError>;
+
+    /// Domains of the session's organization (needs the domain intent).
+    async fn domains(&self, token: Option<&str>) -> Result<Vec<PortalDomain>, BackendError>;
+
+    /// Adds a domain to verify.
+    async fn add_domain(&self, token: Option<&str>, domain: &str) -> Result<PortalDomain, BackendError>;
+
+    /// Checks a domain's TXT record now.
+    async fn verify_domain(&self, token: Option<&str>, domain: &str) -> Result<PortalDomain, BackendError>;
+
+    /// Removes a domain.
+    async fn remove_domain(&self, token: Option<&str>, domain: &str) -> Result<(), BackendError>;
 }
 
 /// Cloneable handle placed in the Leptos context by the server.

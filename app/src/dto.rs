@@ -113,3 +113,23 @@ pub enum SessionState {
     /// No session cookie, or an unknown/ended one.
     Missing,
 }
+
+/// A domain as the portal shows it to the IT admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalDomain {
+    pub domain: String,
+    /// `pending`, `verified` or `failed`.
+    pub state: String,
+    /// Fully qualified record name.
+    pub record_name: String,
+    /// The label relative to the domain (what most DNS consoles ask for).
+    pub record_host: String,
+    pub record_value: String,
+    pub checks: i64,
+    /// RFC 3339.
+    pub last_checked_at: Option<String>,
+    pub last_result: Option<String>,
+    pub next_check_at: Option<String>,
+    /// When a pending domain fails if still unverified.
+    pub expires_at: Option<String>,
+}

@@ -3,6 +3,7 @@
 //!
 //! The UI never touches storage. Server functions take a [`backend::Backend`]
 //! from the Leptos context; the server crate provides it (`ssr` only).
+#![recursion_limit = "256"]
 
 pub mod dto;
 pub mod pages;

@@ -12,6 +12,9 @@ use playwright_rs::{Browser, Playwright};
 use portico_server::config::Settings;
 use portico_server::startup::Application;
 
+#[path = "../../server/tests/peers/peers.rs"]
+mod peers;
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -269,5 +272,108 @@ async fn portal_embeds_in_an_allowed_origin_and_is_refused_elsewhere() {
     let logged = console.lock().unwrap().join("\n");
     assert!(logged.contains("frame-ancestors"), "blocked by CSP frame-ancestors: {logged}");
     page.screenshot_to_file(&output_dir().join("embedding-refused.png"), None).await.unwrap();
+    browser.close().await.unwrap();
+}
+
+/// Domain verification end to end: the IT admin adds a domain in the portal,
+/// the record goes live on a real DNS server, Verify now shows Verified.
+#[tokio::test]
+async fn domain_is_verified_from_the_portal() {
+    let dns = peers::DnsPeer::start().await;
+    let nameserver = dns.address.clone();
+    let (base, _db, key) = start_portico_with(built_site(), move |s| {
+        s.domains.nameservers = vec![nameserver];
+        s.domains.timeout_ms = 500;
+        s.domains.worker = false;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let org: serde_json::Value = client
+        .post(format!("{base}/api/v1/organizations"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "name": "Hooli" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link: serde_json::Value = client
+        .post(format!("{base}/api/v1/portal/links"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "organization_id": org["id"], "intents": ["domain_verification"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = link["url"].as_str().unwrap().replace("http://127.0.0.1:8080", &base);
+
+    let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
+    let browser = chromium(&pw).await;
+    let page = browser.new_page().await.unwrap();
+    page.goto(&link, None).await.unwrap();
+    page.goto(&format!("{base}/portal/domains"), None).await.unwrap();
+    page.wait_for_function("document.querySelector('.domains-panel')?.dataset.hydrated === 'true'", None)
+        .await
+        .expect("the portal hydrated");
+    assert_eq!(page.locator("h1").text_content().await.unwrap().as_deref(), Some("Domain verification"));
+
+    // A bad name gets a readable error and adds nothing.
+    page.locator("#domain-input").fill("not a domain", None).await.unwrap();
+    page.locator(".add-domain button[type=submit]").click(None).await.unwrap();
+    page.wait_for_function(
+        "document.querySelector('[role=alert].error')?.textContent.includes('Enter a domain name')",
+        None,
+    )
+    .await
+    .expect("a readable error for a bad domain");
+    assert_eq!(page.locator(".domain-card").count().await.unwrap(), 0);
+
+    page.locator("#domain-input").fill("hooli.xyz", None).await.unwrap();
+    page.locator(".add-domain button[type=submit]").click(None).await.unwrap();
+    let card = page.locator(".domain-card[data-domain='hooli.xyz']");
+    card.wait_for(None).await.expect("the domain card appears");
+    page.wait_for_function("document.querySelector('#domain-input').value === ''", None)
+        .await
+        .expect("the field is cleared after adding");
+    assert_eq!(card.get_attribute("data-state").await.unwrap().as_deref(), Some("pending"));
+    let codes = card.locator(".record code");
+    assert_eq!(codes.nth(1).text_content().await.unwrap().as_deref(), Some("_portico-verification"));
+    let value = codes.nth(2).text_content().await.unwrap().unwrap();
+    assert!(value.starts_with("portico-verification="), "{value}");
+
+    // Not published yet: Verify now reports what DNS said.
+    card.locator("button.verify").click(None).await.unwrap();
+    page.wait_for_function(
+        "document.querySelector(\".domain-card[data-domain='hooli.xyz'] [data-testid=last-result]\").textContent.includes('NXDOMAIN')",
+        None,
+    )
+    .await
+    .expect("the failed check is explained");
+
+    dns.publish(serde_json::json!({ "_portico-verification.hooli.xyz": [[value]] }), &[]);
+    card.locator("button.verify").click(None).await.unwrap();
+    page.wait_for_function(
+        "document.querySelector(\".domain-card[data-domain='hooli.xyz']\")?.dataset.state === 'verified'",
+        None,
+    )
+    .await
+    .expect("the domain shows as verified");
+    assert_eq!(card.locator(".badge").text_content().await.unwrap().as_deref(), Some("Verified"));
+    page.screenshot_to_file(&output_dir().join("domain-verified.png"), None).await.unwrap();
+
+    // The vendor's API agrees.
+    let found: serde_json::Value = client
+        .get(format!("{base}/api/v1/domains/lookup?email=gavin@hooli.xyz"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["organization_id"], org["id"]);
     browser.close().await.unwrap();
 }

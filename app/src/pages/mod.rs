@@ -1,5 +1,6 @@
 //! One module per page of the portal.
 
+pub mod domains;
 pub mod landing;
 pub mod not_found;
 pub mod portal;

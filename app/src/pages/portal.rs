@@ -232,5 +232,10 @@ pub fn DsyncSection() -> impl IntoView {
 /// `/portal/domains`.
 #[component]
 pub fn DomainsSection() -> impl IntoView {
-    view! { <PortalFrame intent=Some(Intent::DomainVerification) content=|_| section(Intent::DomainVerification) /> }
+    view! {
+        <PortalFrame
+            intent=Some(Intent::DomainVerification)
+            content=|_| view! { <super::domains::DomainsPanel /> }.into_any()
+        />
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use app::backend::{BackendError, PortalBackend};
-use app::dto::{Branding, Intent, PortalInfo, PortalSession, SessionState};
+use app::dto::{Branding, Intent, PortalDomain, PortalInfo, PortalSession, SessionState};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -219,6 +219,61 @@ impl ServerBackend {
     }
 }
 
+impl ServerBackend {
+    /// The organization of a live session whose link includes `intent`.
+    async fn authorize(&self, token: Option<&str>, intent: Intent) -> Result<Uuid, BackendError> {
+        let vendor = &self.settings.vendor.name;
+        let ended = || BackendError(format!("Your portal session has ended. Ask {vendor} for a new portal link."));
+        let token = SecretString::from(token.ok_or_else(ended)?.to_owned());
+        let session = self
+            .store
+            .portal_session(&token, SessionPolicy::from_settings(&self.settings))
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(ended)?;
+        if !session.intents.contains(&intent) {
+            return Err(BackendError(format!("This portal link does not include {}.", intent.title().to_lowercase())));
+        }
+        Ok(session.organization_id)
+    }
+
+    async fn domain_named(&self, org: Uuid, domain: &str) -> Result<crate::domains::Domain, BackendError> {
+        let name = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        self.store
+            .get_domain(&self.domains.policy, org, &name)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| BackendError(format!("{name} is not one of your domains.")))
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BackendError {
+    tracing::error!(error = %e, "portal backend call failed");
+    BackendError("The portal is temporarily unavailable. Try again in a minute.".into())
+}
+
+fn portal_domain(d: crate::domains::Domain) -> PortalDomain {
+    let time =
+        |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    PortalDomain {
+        state: match d.state {
+            crate::orgs::DomainState::Pending => "pending",
+            crate::orgs::DomainState::Verified => "verified",
+            crate::orgs::DomainState::Failed => "failed",
+        }
+        .to_owned(),
+        record_name: d.verification.name,
+        record_host: d.verification.host,
+        record_value: d.verification.value,
+        checks: d.checks,
+        last_checked_at: time(d.last_checked_at),
+        last_result: d.last_result,
+        next_check_at: time(d.next_check_at),
+        expires_at: time(d.expires_at),
+        domain: d.domain,
+    }
+}
+
 #[async_trait::async_trait]
 impl PortalBackend for ServerBackend {
     async fn portal_info(&self) -> Result<PortalInfo, BackendError> {
@@ -247,5 +302,45 @@ impl PortalBackend for ServerBackend {
                 embed_origins: self.settings.portal.embed_origins.clone(),
             }),
         })
+    }
+
+    async fn domains(&self, token: Option<&str>) -> Result<Vec<PortalDomain>, BackendError> {
+        let org = self.authorize(token, Intent::DomainVerification).await?;
+        let list = self.store.list_domains(&self.domains.policy, org).await.map_err(unavailable)?;
+        Ok(list.into_iter().map(portal_domain).collect())
+    }
+
+    async fn add_domain(&self, token: Option<&str>, domain: &str) -> Result<PortalDomain, BackendError> {
+        let org = self.authorize(token, Intent::DomainVerification).await?;
+        let name = crate::orgs::DomainName::parse(domain)
+            .map_err(|m| BackendError(format!("Enter a domain name like example.com: {m}.")))?;
+        match self.store.add_domain(&self.domains.policy, org, &name).await {
+            Ok(Some(d)) => {
+                tracing::info!(org_id = %org, domain = %d.domain, "domain added in the portal");
+                Ok(portal_domain(d))
+            }
+            Ok(None) => Err(BackendError("Your organization no longer exists.".into())),
+            Err(StoreError::Conflict(what)) => Err(BackendError(format!("Cannot add it: {what}."))),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn verify_domain(&self, token: Option<&str>, domain: &str) -> Result<PortalDomain, BackendError> {
+        let org = self.authorize(token, Intent::DomainVerification).await?;
+        let current = self.domain_named(org, domain).await?;
+        let checked = self
+            .store
+            .check_domain(&self.domains.policy, &self.domains.dns, current.id, true)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| BackendError(format!("{} was removed meanwhile.", current.domain)))?;
+        Ok(portal_domain(checked))
+    }
+
+    async fn remove_domain(&self, token: Option<&str>, domain: &str) -> Result<(), BackendError> {
+        let org = self.authorize(token, Intent::DomainVerification).await?;
+        let current = self.domain_named(org, domain).await?;
+        self.store.remove_domain(org, &current.domain).await.map_err(unavailable)?;
+        Ok(())
     }
 }

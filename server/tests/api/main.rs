@@ -7,6 +7,8 @@ mod domains;
 mod helpers;
 mod mail;
 mod orgs;
+#[path = "../peers/peers.rs"]
+mod peers;
 mod portal;
 mod resilience;
 mod site;

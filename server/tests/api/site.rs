@@ -72,6 +72,10 @@ async fn openapi_document_describes_the_api(backend: Backend) {
         ("/events/stream", &["get"][..]),
         ("/events/{id}", &["get"][..]),
         ("/events/{id}/replay", &["post"][..]),
+        ("/organizations/{id}/domains", &["get", "post"][..]),
+        ("/organizations/{id}/domains/{domain}", &["get", "delete"][..]),
+        ("/organizations/{id}/domains/{domain}/verify", &["post"][..]),
+        ("/domains/lookup", &["get"][..]),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
