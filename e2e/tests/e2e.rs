@@ -178,7 +178,9 @@ async fn vendor_page(listener: tokio::net::TcpListener, portal_url: String) {
     axum::serve(listener, app).await.unwrap();
 }
 
-async fn create_link(base: &str, key: &str, org_name: &str) -> (String, String) {
+/// Creates an organization and a portal link with `intents` for it; returns
+/// the organization id and the link on the test server.
+async fn create_link(base: &str, key: &str, org_name: &str, intents: &[&str]) -> (String, String) {
     let client = reqwest::Client::new();
     let org: serde_json::Value = client
         .post(format!("{base}/api/v1/organizations"))
@@ -194,7 +196,7 @@ async fn create_link(base: &str, key: &str, org_name: &str) -> (String, String) 
     let link: serde_json::Value = client
         .post(format!("{base}/api/v1/portal/links"))
         .bearer_auth(key)
-        .json(&serde_json::json!({ "organization_id": org_id, "intents": ["sso", "dsync"], "return_url": "https://vendor.test/settings" }))
+        .json(&serde_json::json!({ "organization_id": org_id, "intents": intents, "return_url": "https://vendor.test/settings" }))
         .send()
         .await
         .unwrap()
@@ -214,9 +216,9 @@ async fn portal_embeds_in_an_allowed_origin_and_is_refused_elsewhere() {
     let embed = allowed_origin.clone();
     let (base, _db, key) = start_portico_with(built_site(), move |s| s.portal.embed_origins = vec![embed]).await;
 
-    let (org_id, link) = create_link(&base, &key, "Globex").await;
+    let (org_id, link) = create_link(&base, &key, "Globex", &["sso", "dsync"]).await;
     tokio::spawn(vendor_page(allowed, link));
-    let (_, other_link) = create_link(&base, &key, "Initech").await;
+    let (_, other_link) = create_link(&base, &key, "Initech", &["sso", "dsync"]).await;
     tokio::spawn(vendor_page(refused, other_link));
 
     let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
@@ -287,28 +289,7 @@ async fn domain_is_verified_from_the_portal() {
         s.domains.worker = false;
     })
     .await;
-    let client = reqwest::Client::new();
-    let org: serde_json::Value = client
-        .post(format!("{base}/api/v1/organizations"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({ "name": "Hooli" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let link: serde_json::Value = client
-        .post(format!("{base}/api/v1/portal/links"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({ "organization_id": org["id"], "intents": ["domain_verification"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let link = link["url"].as_str().unwrap().replace("http://127.0.0.1:8080", &base);
+    let (org_id, link) = create_link(&base, &key, "Hooli", &["domain_verification"]).await;
 
     let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
     let browser = chromium(&pw).await;
@@ -365,7 +346,7 @@ async fn domain_is_verified_from_the_portal() {
     page.screenshot_to_file(&output_dir().join("domain-verified.png"), None).await.unwrap();
 
     // The vendor's API agrees.
-    let found: serde_json::Value = client
+    let found: serde_json::Value = reqwest::Client::new()
         .get(format!("{base}/api/v1/domains/lookup?email=gavin@hooli.xyz"))
         .bearer_auth(&key)
         .send()
@@ -374,6 +355,6 @@ async fn domain_is_verified_from_the_portal() {
         .json()
         .await
         .unwrap();
-    assert_eq!(found["organization_id"], org["id"]);
+    assert_eq!(found["organization_id"], org_id);
     browser.close().await.unwrap();
 }

@@ -281,19 +281,7 @@ pub(crate) fn assemble(orgs: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organi
 macro_rules! insert_domains {
     ($tx:expr, $org_id:expr, $domains:expr, $now:expr) => {{
         for domain in $domains {
-            let taken: Option<(Uuid,)> = sqlx::query_as(
-                "SELECT organization_id FROM organization_domains WHERE domain = $1 AND state = 'verified' AND organization_id <> $2",
-            )
-            .bind(domain.as_str())
-            .bind($org_id)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            if taken.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "{} is verified by another organization",
-                    domain.as_str()
-                )));
-            }
+            $crate::orgs::refuse_if_verified_elsewhere!($tx, domain, $org_id);
             sqlx::query(
                 r#"
                 INSERT INTO organization_domains
@@ -308,6 +296,23 @@ macro_rules! insert_domains {
             .bind(crate::domains::new_verification_token())
             .execute(&mut *$tx)
             .await?;
+        }
+    }};
+}
+
+/// Returns a conflict from the enclosing function when another organization
+/// has verified `$domain` (a `DomainName`).
+macro_rules! refuse_if_verified_elsewhere {
+    ($tx:expr, $domain:expr, $org_id:expr) => {{
+        let taken: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT organization_id FROM organization_domains WHERE domain = $1 AND state = 'verified' AND organization_id <> $2",
+        )
+        .bind($domain.as_str())
+        .bind($org_id)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!("{} is verified by another organization", $domain.as_str())));
         }
     }};
 }
@@ -354,7 +359,7 @@ macro_rules! touch_org {
         $crate::orgs::fetch_org!($tx, $id).ok_or_else(|| anyhow::anyhow!("organization vanished"))?
     }};
 }
-pub(crate) use {fetch_org, touch_org};
+pub(crate) use {fetch_org, refuse_if_verified_elsewhere, touch_org};
 
 impl Store {
     /// Creates an organization and records `organization.created`.

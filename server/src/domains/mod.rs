@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::config::DomainSettings;
 use crate::db::events::{NewEvent, insert_event, kinds};
 use crate::db::{BeginWrite, Store, StoreError, on_unique, with_pool};
-use crate::orgs::{DomainName, DomainState, touch_org};
+use crate::orgs::{DomainName, DomainState, refuse_if_verified_elsewhere, touch_org};
 use dns::{DnsChecker, Lookup};
 
 /// Prefix of the TXT value; the token follows it.
@@ -245,16 +245,7 @@ impl Store {
             if exists.is_none() {
                 return Ok(None);
             }
-            let taken: Option<(Uuid,)> = sqlx::query_as(
-                "SELECT organization_id FROM organization_domains WHERE domain = $1 AND state = 'verified' AND organization_id <> $2",
-            )
-            .bind(domain.as_str())
-            .bind(org_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if taken.is_some() {
-                return Err(StoreError::Conflict(format!("{} is verified by another organization", domain.as_str())));
-            }
+            refuse_if_verified_elsewhere!(tx, domain, org_id);
             sqlx::query(
                 r#"
                 INSERT INTO organization_domains

@@ -103,47 +103,43 @@ pub fn backoff(settings: &WebhookSettings, attempts: u32) -> StdDuration {
 /// Due work first: pending rows whose time has come (partial index
 /// `webhook_deliveries_pending`), then claims abandoned by a crashed worker
 /// (`webhook_deliveries_leased`). Two statements keep both index-only.
-const CLAIM_PENDING_SQLITE: &str = r#"
-UPDATE webhook_deliveries SET status = 'delivering', lease_owner = $1, lease_expires_at = $2
-WHERE (event_id, endpoint_id) IN (
-    SELECT d.event_id, d.endpoint_id FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND e.enabled
-    ORDER BY d.next_attempt_at
-    LIMIT $4)
-"#;
+/// One claim statement: `$set` the chosen rows, chosen by `$filter` in
+/// `$order`; `$lock` is PostgreSQL's row locking clause (empty for SQLite,
+/// whose writer lock already serializes claims).
+macro_rules! claim_sql {
+    ($set:literal, $filter:literal, $order:literal, $lock:literal) => {
+        concat!(
+            "UPDATE webhook_deliveries SET ",
+            $set,
+            ", lease_owner = $1, lease_expires_at = $2 WHERE (event_id, endpoint_id) IN (",
+            "SELECT d.event_id, d.endpoint_id FROM webhook_deliveries d ",
+            "JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE ",
+            $filter,
+            " AND e.enabled ORDER BY ",
+            $order,
+            " LIMIT $4",
+            $lock,
+            ")"
+        )
+    };
+}
 
-const CLAIM_EXPIRED_SQLITE: &str = r#"
-UPDATE webhook_deliveries SET lease_owner = $1, lease_expires_at = $2
-WHERE (event_id, endpoint_id) IN (
-    SELECT d.event_id, d.endpoint_id FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'delivering' AND d.lease_expires_at < $3 AND e.enabled
-    ORDER BY d.lease_expires_at
-    LIMIT $4)
-"#;
-
-const CLAIM_PENDING_POSTGRES: &str = r#"
-UPDATE webhook_deliveries SET status = 'delivering', lease_owner = $1, lease_expires_at = $2
-WHERE (event_id, endpoint_id) IN (
-    SELECT d.event_id, d.endpoint_id FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND e.enabled
-    ORDER BY d.next_attempt_at
-    LIMIT $4
-    FOR UPDATE OF d SKIP LOCKED)
-"#;
-
-const CLAIM_EXPIRED_POSTGRES: &str = r#"
-UPDATE webhook_deliveries SET lease_owner = $1, lease_expires_at = $2
-WHERE (event_id, endpoint_id) IN (
-    SELECT d.event_id, d.endpoint_id FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'delivering' AND d.lease_expires_at < $3 AND e.enabled
-    ORDER BY d.lease_expires_at
-    LIMIT $4
-    FOR UPDATE OF d SKIP LOCKED)
-"#;
+const CLAIM_PENDING_SQLITE: &str =
+    claim_sql!("status = 'delivering'", "d.status = 'pending' AND d.next_attempt_at <= $3", "d.next_attempt_at", "");
+const CLAIM_EXPIRED_SQLITE: &str =
+    claim_sql!("status = status", "d.status = 'delivering' AND d.lease_expires_at < $3", "d.lease_expires_at", "");
+const CLAIM_PENDING_POSTGRES: &str = claim_sql!(
+    "status = 'delivering'",
+    "d.status = 'pending' AND d.next_attempt_at <= $3",
+    "d.next_attempt_at",
+    " FOR UPDATE OF d SKIP LOCKED"
+);
+const CLAIM_EXPIRED_POSTGRES: &str = claim_sql!(
+    "status = status",
+    "d.status = 'delivering' AND d.lease_expires_at < $3",
+    "d.lease_expires_at",
+    " FOR UPDATE OF d SKIP LOCKED"
+);
 
 const CLAIMED_ROWS: &str = r#"
 SELECT d.event_id, d.endpoint_id, d.attempts, e.url, e.secret_enc,
