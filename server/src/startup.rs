@@ -173,6 +173,7 @@ pub fn router(
         .route("/portal/launch", get(crate::portal::launch::launch))
         .route("/readyz", get(readyz))
         .nest("/api/v1", crate::api::router(state.clone()))
+        .nest("/scim/v2", crate::scim::router(state.clone()))
         .nest_service("/pkg", static_files)
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+mod directories;
 mod domains;
 pub mod events;
 mod orgs;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .merge(orgs::routes())
         .merge(domains::routes())
+        .merge(directories::routes())
         .merge(portal::routes())
         .merge(webhooks::routes())
         .merge(events::routes())

@@ -14,6 +14,8 @@ pub mod kinds {
     pub const PORTAL_LINK_CREATED: &str = "portal.link.created";
     pub const PORTAL_SESSION_STARTED: &str = "portal.session.started";
     pub const DOMAIN_VERIFIED: &str = "domain.verified";
+    pub const DIRECTORY_ENABLED: &str = "directory.enabled";
+    pub const DIRECTORY_DISABLED: &str = "directory.disabled";
     pub const DOMAIN_VERIFICATION_FAILED: &str = "domain.verification_failed";
 }
 

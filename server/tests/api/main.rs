@@ -11,5 +11,6 @@ mod orgs;
 mod peers;
 mod portal;
 mod resilience;
+mod scim;
 mod site;
 mod webhooks;

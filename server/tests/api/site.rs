@@ -76,6 +76,9 @@ async fn openapi_document_describes_the_api(backend: Backend) {
         ("/organizations/{id}/domains/{domain}", &["get", "delete"][..]),
         ("/organizations/{id}/domains/{domain}/verify", &["post"][..]),
         ("/domains/lookup", &["get"][..]),
+        ("/organizations/{id}/directories", &["get", "post"][..]),
+        ("/directories/{id}", &["get", "delete"][..]),
+        ("/directories/{id}/rotate-token", &["post"][..]),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");

@@ -1,0 +1,227 @@
+//! SCIM directories: where an organization's IdP provisions users and
+//! groups. Each has a bearer token (shown once, stored hashed, rotatable) and
+//! a state: `pending` until the IdP's first authenticated request, then
+//! `active` (`directory.enabled`); deleting an active directory records
+//! `directory.disabled`.
+
+use secrecy::SecretString;
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::events::{NewEvent, insert_event, kinds};
+use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::secrets;
+
+/// Prefix of SCIM bearer tokens.
+pub const SCIM_TOKEN_PREFIX: &str = "scim_";
+
+/// Identity providers with documented setup steps; `generic` covers the rest.
+pub const PROVIDERS: &[&str] = &["okta", "entra", "onelogin", "jumpcloud", "google", "generic"];
+
+/// A directory as the API shows it (never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Directory {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub provider: String,
+    /// `pending`, `active` or `disabled`.
+    pub state: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Last authenticated SCIM request.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_request_at: Option<OffsetDateTime>,
+}
+
+/// A directory with its freshly minted token: on create and rotate only.
+pub struct WithToken {
+    pub directory: Directory,
+    pub token: SecretString,
+}
+
+const COLUMNS: &str = "id, organization_id, name, provider, state, created_at, updated_at, last_request_at";
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: Uuid,
+    token_hash: Vec<u8>,
+    state: String,
+}
+
+/// What an authenticated SCIM request may act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScimPrincipal {
+    pub directory_id: Uuid,
+    pub organization_id: Uuid,
+}
+
+impl Store {
+    /// Creates a pending directory for `org_id`; `None` when the organization
+    /// does not exist.
+    pub async fn create_directory(
+        &self,
+        org_id: Uuid,
+        name: &str,
+        provider: &str,
+    ) -> Result<Option<WithToken>, StoreError> {
+        let minted = secrets::mint(SCIM_TOKEN_PREFIX);
+        let now = OffsetDateTime::now_utc();
+        let id = Uuid::now_v7();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let org: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
+                .bind(org_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if org.is_none() {
+                return Ok(None);
+            }
+            sqlx::query(
+                r#"
+                INSERT INTO directories
+                    (id, organization_id, name, provider, state, token_lookup, token_hash, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7)
+                "#,
+            )
+            .bind(id)
+            .bind(org_id)
+            .bind(name)
+            .bind(provider)
+            .bind(&minted.lookup)
+            .bind(minted.hash.as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(WithToken {
+                directory: Directory {
+                    id,
+                    organization_id: org_id,
+                    name: name.to_owned(),
+                    provider: provider.to_owned(),
+                    state: "pending".into(),
+                    created_at: now,
+                    updated_at: now,
+                    last_request_at: None,
+                },
+                token: minted.token,
+            }))
+        })
+    }
+
+    /// Directories of `org_id`, oldest first.
+    pub async fn list_directories(&self, org_id: Uuid) -> Result<Vec<Directory>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directories WHERE organization_id = $1 ORDER BY id"
+            )))
+            .bind(org_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// One directory.
+    pub async fn get_directory(&self, id: Uuid) -> Result<Option<Directory>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directories WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// Replaces the bearer token; the old one stops working at once.
+    pub async fn rotate_directory_token(&self, id: Uuid) -> Result<Option<WithToken>, StoreError> {
+        let minted = secrets::mint(SCIM_TOKEN_PREFIX);
+        let now = OffsetDateTime::now_utc();
+        let changed = with_pool!(self, |pool| {
+            sqlx::query("UPDATE directories SET token_lookup = $2, token_hash = $3, updated_at = $4 WHERE id = $1")
+                .bind(id)
+                .bind(&minted.lookup)
+                .bind(minted.hash.as_slice())
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if changed == 0 {
+            return Ok(None);
+        }
+        Ok(self.get_directory(id).await?.map(|directory| WithToken { directory, token: minted.token }))
+    }
+
+    /// Deletes a directory; records `directory.disabled` when it was active.
+    pub async fn delete_directory(&self, id: Uuid) -> Result<bool, StoreError> {
+        let Some(dir) = self.get_directory(id).await? else { return Ok(false) };
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let gone = sqlx::query("DELETE FROM directories WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            if gone.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if dir.state == "active" {
+                let data = Directory { state: "disabled".into(), updated_at: OffsetDateTime::now_utc(), ..dir.clone() };
+                insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_DISABLED, Some(dir.organization_id), &data))?;
+            }
+            tx.commit().await?;
+            self.announce_events();
+            Ok(true)
+        })
+    }
+
+    /// Checks a SCIM bearer token for directory `directory_id`. The first
+    /// successful request activates a pending directory and records
+    /// `directory.enabled`. `None`: wrong token, another directory's token,
+    /// or a disabled directory.
+    pub async fn authenticate_scim(
+        &self,
+        directory_id: Uuid,
+        presented: &SecretString,
+    ) -> Result<Option<ScimPrincipal>, StoreError> {
+        let Some(lookup) = secrets::lookup_of(SCIM_TOKEN_PREFIX, presented) else { return Ok(None) };
+        let row: Option<TokenRow> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT id, token_hash, state FROM directories WHERE token_lookup = $1")
+                .bind(lookup)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        if !secrets::matches(presented, &row.token_hash) || row.id != directory_id || row.state == "disabled" {
+            return Ok(None);
+        }
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let dir: Option<Directory> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directories WHERE id = $1")))
+                    .bind(directory_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(dir) = dir else { return Ok(None) };
+            let activate = dir.state == "pending";
+            sqlx::query(
+                "UPDATE directories SET last_request_at = $2, state = CASE WHEN state = 'pending' THEN 'active' ELSE state END WHERE id = $1",
+            )
+            .bind(directory_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if activate {
+                let data =
+                    Directory { state: "active".into(), updated_at: now, last_request_at: Some(now), ..dir.clone() };
+                insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_ENABLED, Some(dir.organization_id), &data))?;
+            }
+            tx.commit().await?;
+            if activate {
+                self.announce_events();
+                tracing::info!(directory_id = %directory_id, org_id = %dir.organization_id, "directory enabled");
+            }
+            Ok(Some(ScimPrincipal { directory_id, organization_id: dir.organization_id }))
+        })
+    }
+}

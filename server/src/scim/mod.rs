@@ -1,0 +1,130 @@
+//! SCIM 2.0 service provider under `/scim/v2/{directory}` (RFC 7643/7644).
+//!
+//! This first part covers what every resource route stands on: bearer-token
+//! authentication per directory (a token only opens its own directory),
+//! activation on the first authenticated request, RFC 7644 §3.12 errors, and
+//! the `ServiceProviderConfig`. Users and Groups come next (issue 5).
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use secrecy::SecretString;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::startup::AppState;
+
+/// SCIM media type (RFC 7644 §8.1).
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// An RFC 7644 §3.12 error response.
+#[derive(Debug)]
+pub struct ScimError {
+    pub status: StatusCode,
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+}
+
+impl ScimError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self { status, scim_type: None, detail: detail.into() }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token for this directory")
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": self.status.as_u16().to_string(),
+            "detail": self.detail,
+        });
+        if let Some(t) = self.scim_type {
+            body["scimType"] = json!(t);
+        }
+        let mut response = (self.status, scim_json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"SCIM\""));
+        }
+        response
+    }
+}
+
+impl From<crate::db::StoreError> for ScimError {
+    fn from(e: crate::db::StoreError) -> Self {
+        tracing::error!(error = format!("{e:#}"), "SCIM request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; retry later")
+    }
+}
+
+/// A JSON body with the SCIM media type.
+pub fn scim_json(body: serde_json::Value) -> Response {
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
+    response
+}
+
+/// Routes under `/scim/v2/{directory}`.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/{directory}/ServiceProviderConfig", get(service_provider_config))
+        // Unknown paths inside a directory need its token too: a stranger
+        // learns nothing about which routes exist.
+        .route("/{directory}/{*rest}", axum::routing::any(not_found))
+        .route_layer(middleware::from_fn_with_state(state, authenticate))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ScimError {
+    ScimError::new(StatusCode::NOT_FOUND, "no such SCIM endpoint")
+}
+
+/// Every SCIM route needs the directory's own bearer token.
+async fn authenticate(
+    State(state): State<AppState>,
+    Path(params): Path<std::collections::HashMap<String, String>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ScimError> {
+    let directory =
+        params.get("directory").and_then(|d| Uuid::try_parse(d).ok()).ok_or_else(ScimError::unauthorized)?;
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| SecretString::from(t.trim().to_owned()))
+        .ok_or_else(ScimError::unauthorized)?;
+    let principal = state.store.authenticate_scim(directory, &token).await?.ok_or_else(ScimError::unauthorized)?;
+    let mut request = request;
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+/// RFC 7643 §5. Lists only what this server does today.
+async fn service_provider_config(State(state): State<AppState>, Path(directory): Path<String>) -> Response {
+    let location =
+        format!("{}/scim/v2/{directory}/ServiceProviderConfig", state.settings.public_url.trim_end_matches('/'));
+    scim_json(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": { "supported": false },
+        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+        "filter": { "supported": false, "maxResults": 0 },
+        "changePassword": { "supported": false },
+        "sort": { "supported": false },
+        "etag": { "supported": false },
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "The directory's bearer token, shown once when the directory is created or its token rotated",
+            "primary": true
+        }],
+        "meta": { "resourceType": "ServiceProviderConfig", "location": location }
+    }))
+}

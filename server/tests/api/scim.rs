@@ -1,0 +1,179 @@
+//! SCIM groundwork: directories, their bearer tokens (hashed, rotatable,
+//! isolated per directory), activation on the first authenticated request,
+//! RFC 7644 errors.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, assert_problem, spawn_app};
+
+async fn directory(app: &TestApp, org: &str, provider: &str) -> Value {
+    let r = app
+        .api(Method::POST, &format!("/organizations/{org}/directories"))
+        .json(&json!({ "name": "Staff", "provider": provider }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+/// GET on a SCIM path of `dir` (the base URL names the public URL; the
+/// test server listens elsewhere).
+async fn scim_get(app: &TestApp, dir: &Value, path: &str, token: Option<&str>) -> reqwest::Response {
+    let base = dir["scim_base_url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address);
+    let mut req = app.client.get(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+async fn assert_scim_error(r: reqwest::Response, status: u16) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(r.headers()["content-type"], "application/scim+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]));
+    assert_eq!(body["status"], status.to_string(), "status is a string per RFC 7644 §3.12");
+    body
+}
+
+async fn directory_events(app: &TestApp) -> Vec<(String, String)> {
+    let events = app.store.list_events(None, None, 1000).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.kind.starts_with("directory."))
+        .map(|e| (e.kind, e.data.0["id"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+async fn tokens_are_hashed_rotatable_and_activate_the_directory(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Acme").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "okta").await;
+    let id = dir["id"].as_str().unwrap().to_owned();
+    let token = dir["bearer_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("scim_") && token.len() > 50, "{token}");
+    assert_eq!(dir["state"], "pending");
+    assert!(dir["scim_base_url"].as_str().unwrap().ends_with(&format!("/scim/v2/{id}")));
+
+    // Stored as a hash: a database dump does not contain the token.
+    let (lookup, hash) = raw_token_row(&app.database_url).await;
+    assert!(token.contains(&lookup), "the lookup is a prefix of the token");
+    assert_eq!(hash.len(), 32);
+    assert!(!String::from_utf8_lossy(&hash).contains(&token[5 + lookup.len()..]));
+    assert!(!hash.windows(8).any(|w| token.as_bytes().windows(8).any(|t| t == w)));
+
+    // Shown once: never again.
+    let shown: Value = app.get(&format!("/directories/{id}")).await.json().await.unwrap();
+    assert!(shown.get("bearer_token").is_none(), "{shown}");
+    let listed: Value =
+        app.get(&format!("/organizations/{}/directories", org["id"].as_str().unwrap())).await.json().await.unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert!(!listed.to_string().contains(&token[5..]));
+
+    // No token, a wrong one, or a malformed header: 401 in SCIM form.
+    let e = assert_scim_error(scim_get(&app, &dir, "/ServiceProviderConfig", None).await, 401).await;
+    assert!(e["detail"].as_str().unwrap().contains("bearer token"));
+    let wrong = format!("{}x", &token[..token.len() - 1]);
+    assert_scim_error(scim_get(&app, &dir, "/ServiceProviderConfig", Some(&wrong)).await, 401).await;
+    assert_eq!(directory_events(&app).await.len(), 0, "failed requests do not activate");
+
+    // The right token works and activates the directory once.
+    let r = scim_get(&app, &dir, "/ServiceProviderConfig", Some(&token)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/scim+json");
+    let spc: Value = r.json().await.unwrap();
+    assert_eq!(spc["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]));
+    assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
+    assert_eq!(scim_get(&app, &dir, "/ServiceProviderConfig", Some(&token)).await.status(), 200);
+    let now: Value = app.get(&format!("/directories/{id}")).await.json().await.unwrap();
+    assert_eq!(now["state"], "active");
+    assert!(now["last_request_at"].is_string());
+    assert_eq!(directory_events(&app).await, [("directory.enabled".to_owned(), id.clone())]);
+    // Unknown SCIM paths are SCIM errors too.
+    assert_scim_error(scim_get(&app, &dir, "/Nope", Some(&token)).await, 404).await;
+
+    // Rotation: the old token stops working at once.
+    let r = app.api(Method::POST, &format!("/directories/{id}/rotate-token")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    let new_token = rotated["bearer_token"].as_str().unwrap();
+    assert_ne!(new_token, token);
+    assert_scim_error(scim_get(&app, &dir, "/ServiceProviderConfig", Some(&token)).await, 401).await;
+    assert_eq!(scim_get(&app, &dir, "/ServiceProviderConfig", Some(new_token)).await.status(), 200);
+
+    // Deleting an active directory disables it.
+    assert_eq!(app.api(Method::DELETE, &format!("/directories/{id}")).send().await.unwrap().status(), 204);
+    assert_scim_error(scim_get(&app, &dir, "/ServiceProviderConfig", Some(new_token)).await, 401).await;
+    assert_eq!(
+        directory_events(&app).await,
+        [("directory.enabled".to_owned(), id.clone()), ("directory.disabled".to_owned(), id.clone())]
+    );
+    assert_problem(app.get(&format!("/directories/{id}")).await, 404).await;
+}
+
+async fn a_token_opens_only_its_own_directory(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.org("A").await, app.org("B").await);
+    let dir_a = directory(&app, a["id"].as_str().unwrap(), "entra").await;
+    let dir_b = directory(&app, b["id"].as_str().unwrap(), "generic").await;
+    let token_a = dir_a["bearer_token"].as_str().unwrap();
+    for path in ["/ServiceProviderConfig", "/Users", "/Groups", "/Schemas", "/ResourceTypes"] {
+        assert_scim_error(scim_get(&app, &dir_b, path, Some(token_a)).await, 401).await;
+    }
+    let b_now: Value = app.get(&format!("/directories/{}", dir_b["id"].as_str().unwrap())).await.json().await.unwrap();
+    assert_eq!(b_now["state"], "pending", "another directory's token does not activate it");
+    // An API key is not a SCIM token, nor the reverse.
+    assert_scim_error(scim_get(&app, &dir_a, "/ServiceProviderConfig", Some(&app.api_key)).await, 401).await;
+    let r = app.client.get(app.url("/api/v1/organizations")).bearer_auth(token_a).send().await.unwrap();
+    assert_problem(r, 401).await;
+}
+
+async fn bad_directory_requests_get_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Strict").await;
+    let org_id = org["id"].as_str().unwrap();
+    let r = app
+        .api(Method::POST, &format!("/organizations/{org_id}/directories"))
+        .json(&json!({ "name": " ", "provider": "myspace" }))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(r, 422).await;
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["name", "provider"]);
+    let missing = "01900000-0000-7000-8000-000000000000";
+    let r = app
+        .api(Method::POST, &format!("/organizations/{missing}/directories"))
+        .json(&json!({ "name": "x", "provider": "okta" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404).await;
+    assert_problem(app.get("/directories/not-a-uuid").await, 404).await;
+    let r = app.api(Method::POST, &format!("/directories/{missing}/rotate-token")).send().await.unwrap();
+    assert_problem(r, 404).await;
+    let listed: Value = app.get(&format!("/organizations/{org_id}/directories")).await.json().await.unwrap();
+    assert_eq!(listed["data"], json!([]));
+}
+
+/// The directory token columns, as an attacker with a database dump sees them.
+async fn raw_token_row(url: &str) -> (String, Vec<u8>) {
+    use sqlx::Connection;
+    let sql = "SELECT token_lookup, token_hash FROM directories";
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+    }
+}
+
+both_backends!(
+    tokens_are_hashed_rotatable_and_activate_the_directory,
+    a_token_opens_only_its_own_directory,
+    bad_directory_requests_get_problems,
+);
