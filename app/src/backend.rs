@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::dto::{PortalDomain, PortalInfo, SessionState};
+use crate::dto::{PortalDirectory, PortalDomain, PortalInfo, SessionState};
 
 /// Name of the portal session cookie.
 pub const SESSION_COOKIE: &str = "portico_session";
@@ -47,6 +47,23 @@ pub trait PortalBackend: Send + Sync + 'static {
 
     /// Removes a domain.
     async fn remove_domain(&self, token: Option<&str>, domain: &str) -> Result<(), BackendError>;
+
+    /// SCIM directories of the session's organization (needs the dsync intent).
+    async fn directories(&self, token: Option<&str>) -> Result<Vec<PortalDirectory>, BackendError>;
+
+    /// Creates a directory; the result carries its bearer token.
+    async fn create_directory(
+        &self,
+        token: Option<&str>,
+        name: &str,
+        provider: &str,
+    ) -> Result<PortalDirectory, BackendError>;
+
+    /// Replaces a directory's bearer token; the result carries the new one.
+    async fn rotate_directory_token(&self, token: Option<&str>, id: &str) -> Result<PortalDirectory, BackendError>;
+
+    /// Deletes a directory.
+    async fn delete_directory(&self, token: Option<&str>, id: &str) -> Result<(), BackendError>;
 }
 
 /// Cloneable handle placed in the Leptos context by the server.

@@ -133,3 +133,18 @@ pub struct PortalDomain {
     /// When a pending domain fails if still unverified.
     pub expires_at: Option<String>,
 }
+
+/// A SCIM directory as the portal shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalDirectory {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    /// `pending`, `active` or `disabled`.
+    pub state: String,
+    pub scim_base_url: String,
+    /// RFC 3339.
+    pub last_request_at: Option<String>,
+    /// Only right after creation or rotation.
+    pub bearer_token: Option<String>,
+}

@@ -358,3 +358,51 @@ async fn domain_is_verified_from_the_portal() {
     assert_eq!(found["organization_id"], org_id);
     browser.close().await.unwrap();
 }
+
+/// Directory sync end to end: the IT admin creates a directory in the
+/// portal, copies its URL and token; the IdP's first SCIM request activates
+/// it; the token is shown only once.
+#[tokio::test]
+async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
+    let (base, _db, key) = start_portico_with(built_site(), |_| {}).await;
+    let (_, link) = create_link(&base, &key, "Pied Piper", &["dsync"]).await;
+    let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
+    let browser = chromium(&pw).await;
+    let page = browser.new_page().await.unwrap();
+    page.goto(&link, None).await.unwrap();
+    page.goto(&format!("{base}/portal/directory-sync"), None).await.unwrap();
+    page.wait_for_function("document.querySelector('.directories-panel')?.dataset.hydrated === 'true'", None)
+        .await
+        .expect("the portal hydrated");
+
+    page.locator("#directory-name").fill("Employees", None).await.unwrap();
+    page.locator("#directory-provider").select_option("entra", None).await.unwrap();
+    page.locator(".add-domain button[type=submit]").click(None).await.unwrap();
+    let card = page.locator(".directory-card");
+    card.wait_for(None).await.expect("the directory card appears");
+    assert_eq!(card.get_attribute("data-state").await.unwrap().as_deref(), Some("pending"));
+    assert!(card.inner_text().await.unwrap().contains("Microsoft Entra ID"));
+    let token = page.locator(".fresh-token code").text_content().await.unwrap().unwrap();
+    assert!(token.starts_with("scim_"), "{token}");
+    let scim_base = card.locator(".record code").first().text_content().await.unwrap().unwrap();
+    let scim_base = scim_base.replace("http://127.0.0.1:8080", &base);
+
+    // The IdP connects with what the admin copied.
+    let r = reqwest::Client::new()
+        .get(format!("{scim_base}/ServiceProviderConfig"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // After a reload: active, and the token is not shown again.
+    page.reload(None).await.unwrap();
+    page.wait_for_function("document.querySelector('.directory-card')?.dataset.state === 'active'", None)
+        .await
+        .expect("the directory shows as active");
+    assert_eq!(page.locator(".fresh-token").count().await.unwrap(), 0);
+    assert!(!page.content().await.unwrap().contains(&token), "the token is never shown twice");
+    page.screenshot_to_file(&output_dir().join("directory-active.png"), None).await.unwrap();
+    browser.close().await.unwrap();
+}

@@ -4,19 +4,15 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::common::{CopyValue, message, short_time};
 use crate::dto::PortalDomain;
-
-#[cfg(feature = "ssr")]
-fn backend_error(e: crate::backend::BackendError) -> ServerFnError {
-    ServerFnError::ServerError(e.0)
-}
 
 /// Domains of the session's organization.
 #[server(prefix = "/_portal/fn")]
 pub async fn list_domains() -> Result<Vec<PortalDomain>, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
-    backend.0.domains(token.as_deref()).await.map_err(backend_error)
+    backend.0.domains(token.as_deref()).await.map_err(super::common::backend_error)
 }
 
 /// Adds a domain.
@@ -24,7 +20,7 @@ pub async fn list_domains() -> Result<Vec<PortalDomain>, ServerFnError> {
 pub async fn add_domain(domain: String) -> Result<PortalDomain, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
-    backend.0.add_domain(token.as_deref(), &domain).await.map_err(backend_error)
+    backend.0.add_domain(token.as_deref(), &domain).await.map_err(super::common::backend_error)
 }
 
 /// Checks a domain's record now.
@@ -32,7 +28,7 @@ pub async fn add_domain(domain: String) -> Result<PortalDomain, ServerFnError> {
 pub async fn verify_domain(domain: String) -> Result<PortalDomain, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
-    backend.0.verify_domain(token.as_deref(), &domain).await.map_err(backend_error)
+    backend.0.verify_domain(token.as_deref(), &domain).await.map_err(super::common::backend_error)
 }
 
 /// Removes a domain.
@@ -40,56 +36,7 @@ pub async fn verify_domain(domain: String) -> Result<PortalDomain, ServerFnError
 pub async fn remove_domain(domain: String) -> Result<(), ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
-    backend.0.remove_domain(token.as_deref(), &domain).await.map_err(backend_error)
-}
-
-/// The message of a server function error, without framework prefixes.
-fn message(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => format!("Something went wrong ({other}). Try again."),
-    }
-}
-
-/// `2026-11-23T07:40:41.71Z` → `2026-11-23 07:40 UTC`.
-fn short_time(rfc3339: &str) -> String {
-    match rfc3339.get(..16) {
-        Some(head) => format!("{} UTC", head.replace('T', " ")),
-        None => rfc3339.to_owned(),
-    }
-}
-
-#[cfg(feature = "hydrate")]
-fn copy_to_clipboard(text: &str) -> bool {
-    use leptos::wasm_bindgen::{JsCast, JsValue};
-    let get = |target: &JsValue, key: &str| js_sys::Reflect::get(target, &JsValue::from_str(key)).ok();
-    let Some(navigator) = get(&js_sys::global(), "navigator") else { return false };
-    let Some(clipboard) = get(&navigator, "clipboard").filter(|c| !c.is_undefined()) else { return false };
-    let Some(write) = get(&clipboard, "writeText").and_then(|f| f.dyn_into::<js_sys::Function>().ok()) else {
-        return false;
-    };
-    write.call1(&clipboard, &JsValue::from_str(text)).is_ok()
-}
-
-/// A value to paste into a DNS console, with a copy button.
-#[component]
-fn CopyValue(label: &'static str, value: String) -> impl IntoView {
-    let (copied, set_copied) = signal(false);
-    let for_click = value.clone();
-    let on_click = move |_| {
-        #[cfg(feature = "hydrate")]
-        set_copied.set(copy_to_clipboard(&for_click));
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (&for_click, set_copied);
-    };
-    view! {
-        <div class="copy-value">
-            <code>{value}</code>
-            <button type="button" class="button small secondary" on:click=on_click aria-label=format!("Copy {label}")>
-                {move || if copied.get() { "Copied" } else { "Copy" }}
-            </button>
-        </div>
-    }
+    backend.0.remove_domain(token.as_deref(), &domain).await.map_err(super::common::backend_error)
 }
 
 fn state_label(state: &str) -> &'static str {

@@ -1,5 +1,7 @@
 //! One module per page of the portal.
 
+pub mod common;
+pub mod directories;
 pub mod domains;
 pub mod landing;
 pub mod not_found;

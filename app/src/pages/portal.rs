@@ -226,7 +226,12 @@ pub fn SsoSection() -> impl IntoView {
 /// `/portal/directory-sync`.
 #[component]
 pub fn DsyncSection() -> impl IntoView {
-    view! { <PortalFrame intent=Some(Intent::Dsync) content=|_| section(Intent::Dsync) /> }
+    view! {
+        <PortalFrame
+            intent=Some(Intent::Dsync)
+            content=|_| view! { <super::directories::DirectoriesPanel /> }.into_any()
+        />
+    }
 }
 
 /// `/portal/domains`.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use app::backend::{BackendError, PortalBackend};
-use app::dto::{Branding, Intent, PortalDomain, PortalInfo, PortalSession, SessionState};
+use app::dto::{Branding, Intent, PortalDirectory, PortalDomain, PortalInfo, PortalSession, SessionState};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -247,6 +247,31 @@ impl ServerBackend {
     }
 }
 
+impl ServerBackend {
+    fn portal_directory(&self, d: crate::directories::Directory, token: Option<String>) -> PortalDirectory {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        PortalDirectory {
+            scim_base_url: format!("{}/scim/v2/{}", self.settings.public_url.trim_end_matches('/'), d.id),
+            id: d.id.to_string(),
+            name: d.name,
+            provider: d.provider,
+            state: d.state,
+            last_request_at: d.last_request_at.and_then(|t| t.format(rfc3339).ok()),
+            bearer_token: token,
+        }
+    }
+
+    /// Directory `id` if it belongs to `org`.
+    async fn own_directory(&self, org: Uuid, id: &str) -> Result<crate::directories::Directory, BackendError> {
+        let missing = || BackendError("That directory no longer exists.".into());
+        let id = Uuid::try_parse(id).map_err(|_| missing())?;
+        match self.store.get_directory(id).await.map_err(unavailable)? {
+            Some(d) if d.organization_id == org => Ok(d),
+            _ => Err(missing()),
+        }
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> BackendError {
     tracing::error!(error = %e, "portal backend call failed");
     BackendError("The portal is temporarily unavailable. Try again in a minute.".into())
@@ -341,6 +366,55 @@ impl PortalBackend for ServerBackend {
         let org = self.authorize(token, Intent::DomainVerification).await?;
         let current = self.domain_named(org, domain).await?;
         self.store.remove_domain(org, &current.domain).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn directories(&self, token: Option<&str>) -> Result<Vec<PortalDirectory>, BackendError> {
+        let org = self.authorize(token, Intent::Dsync).await?;
+        let list = self.store.list_directories(org).await.map_err(unavailable)?;
+        Ok(list.into_iter().map(|d| self.portal_directory(d, None)).collect())
+    }
+
+    async fn create_directory(
+        &self,
+        token: Option<&str>,
+        name: &str,
+        provider: &str,
+    ) -> Result<PortalDirectory, BackendError> {
+        let org = self.authorize(token, Intent::Dsync).await?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(BackendError("Give the directory a name of at most 200 characters.".into()));
+        }
+        if !crate::directories::PROVIDERS.contains(&provider) {
+            return Err(BackendError("Choose your identity provider from the list.".into()));
+        }
+        let created = self
+            .store
+            .create_directory(org, name, provider)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| BackendError("Your organization no longer exists.".into()))?;
+        tracing::info!(org_id = %org, directory_id = %created.directory.id, "directory created in the portal");
+        Ok(self.portal_directory(created.directory, Some(created.token.expose_secret().to_owned())))
+    }
+
+    async fn rotate_directory_token(&self, token: Option<&str>, id: &str) -> Result<PortalDirectory, BackendError> {
+        let org = self.authorize(token, Intent::Dsync).await?;
+        let dir = self.own_directory(org, id).await?;
+        let rotated = self
+            .store
+            .rotate_directory_token(dir.id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| BackendError("That directory no longer exists.".into()))?;
+        Ok(self.portal_directory(rotated.directory, Some(rotated.token.expose_secret().to_owned())))
+    }
+
+    async fn delete_directory(&self, token: Option<&str>, id: &str) -> Result<(), BackendError> {
+        let org = self.authorize(token, Intent::Dsync).await?;
+        let dir = self.own_directory(org, id).await?;
+        self.store.delete_directory(dir.id).await.map_err(unavailable)?;
         Ok(())
     }
 }
