@@ -17,6 +17,8 @@ use uuid::Uuid;
 
 use crate::startup::AppState;
 
+pub mod filter;
+
 /// SCIM media type (RFC 7644 §8.1).
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
