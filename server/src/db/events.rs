@@ -16,6 +16,9 @@ pub mod kinds {
     pub const DOMAIN_VERIFIED: &str = "domain.verified";
     pub const DIRECTORY_ENABLED: &str = "directory.enabled";
     pub const DIRECTORY_DISABLED: &str = "directory.disabled";
+    pub const DIRECTORY_USER_CREATED: &str = "directory.user.created";
+    pub const DIRECTORY_USER_UPDATED: &str = "directory.user.updated";
+    pub const DIRECTORY_USER_DELETED: &str = "directory.user.deleted";
     pub const DOMAIN_VERIFICATION_FAILED: &str = "domain.verification_failed";
 }
 

@@ -1,9 +1,9 @@
 //! SCIM 2.0 service provider under `/scim/v2/{directory}` (RFC 7643/7644).
 //!
-//! This first part covers what every resource route stands on: bearer-token
-//! authentication per directory (a token only opens its own directory),
-//! activation on the first authenticated request, RFC 7644 §3.12 errors, and
-//! the `ServiceProviderConfig`. Users and Groups come next (issue 5).
+//! So far: bearer-token authentication per directory (a token only opens its
+//! own directory), activation on the first authenticated request, RFC 7644
+//! §3.12 errors, `ServiceProviderConfig`, and `/Users` without PATCH.
+//! PATCH, Groups, discovery of schemas and `/.search` come next (issue 5).
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::startup::AppState;
 
 pub mod filter;
+pub mod users;
 
 /// SCIM media type (RFC 7644 §8.1).
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
@@ -76,6 +77,8 @@ pub fn scim_json(body: serde_json::Value) -> Response {
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/{directory}/ServiceProviderConfig", get(service_provider_config))
+        .route("/{directory}/Users", get(users::list).post(users::create))
+        .route("/{directory}/Users/{id}", get(users::get_one).put(users::replace).delete(users::delete))
         // Unknown paths inside a directory need its token too: a stranger
         // learns nothing about which routes exist.
         .route("/{directory}/{*rest}", axum::routing::any(not_found))
@@ -117,10 +120,10 @@ async fn service_provider_config(State(state): State<AppState>, Path(directory):
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": { "supported": false },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
-        "filter": { "supported": false, "maxResults": 0 },
+        "filter": { "supported": true, "maxResults": 1000 },
         "changePassword": { "supported": false },
         "sort": { "supported": false },
-        "etag": { "supported": false },
+        "etag": { "supported": true },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "Bearer token",

@@ -172,7 +172,192 @@ async fn raw_token_row(url: &str) -> (String, Vec<u8>) {
     }
 }
 
+/// A SCIM request to `dir` with its token.
+async fn scim(app: &TestApp, dir: &Value, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    let base = dir["scim_base_url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address);
+    let mut req =
+        app.client.request(method, format!("{base}{path}")).bearer_auth(dir["bearer_token"].as_str().unwrap());
+    if let Some(b) = body {
+        req = req.header("content-type", "application/scim+json").body(b.to_string());
+    }
+    req.send().await.unwrap()
+}
+
+fn okta_user(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "externalId": "00u1abcd",
+        "name": { "givenName": "Barbara", "familyName": "Jensen" },
+        "emails": [{ "primary": true, "value": "bjensen@example.com", "type": "work" },
+                   { "value": "babs@home.example", "type": "home" }],
+        "displayName": "Barbara Jensen",
+        "locale": "en-US",
+        "groups": [],
+        "password": "never-stored",
+        "active": true
+    })
+}
+
+async fn users_are_provisioned_found_and_deprovisioned(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Acme").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "okta").await;
+
+    let r = scim(&app, &dir, Method::POST, "/Users", Some(okta_user("bjensen@example.com"))).await;
+    assert_eq!(r.status(), 201);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, "W/\"1\"");
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(location.ends_with(&format!("/Users/{id}")));
+    assert_eq!(created["meta"]["resourceType"], "User");
+    assert_eq!(created["meta"]["version"], etag);
+    assert_eq!(created["active"], true);
+    assert!(created.get("password").is_none(), "passwords are never stored or returned");
+    assert_eq!(created["name"]["familyName"], "Jensen");
+
+    // Okta's lookups: userName (any case), and Entra's externalId / email shapes.
+    for filter in [
+        "userName eq \"BJENSEN@example.com\"",
+        "externalId eq \"00u1abcd\"",
+        "emails[type eq \"home\" and value eq \"BABS@home.example\"]",
+        "name.givenName sw \"bar\" and not (active eq false)",
+    ] {
+        let r = scim(&app, &dir, Method::GET, &format!("/Users?filter={}", urlencode(filter)), None).await;
+        assert_eq!(r.status(), 200, "{filter}");
+        let list: Value = r.json().await.unwrap();
+        assert_eq!(list["totalResults"], 1, "{filter}: {list}");
+        assert_eq!(list["Resources"][0]["id"], id.as_str());
+        assert_eq!(list["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"]));
+    }
+    let none: Value =
+        scim(&app, &dir, Method::GET, &format!("/Users?filter={}", urlencode("userName eq \"nobody\"")), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(none["totalResults"], 0);
+    assert_eq!(none["Resources"], json!([]));
+    let e = assert_scim_error(scim(&app, &dir, Method::GET, "/Users?filter=userName%20eq", None).await, 400).await;
+    assert_eq!(e["scimType"], "invalidFilter");
+
+    // A second POST of the same userName is a uniqueness conflict.
+    let e =
+        assert_scim_error(scim(&app, &dir, Method::POST, "/Users", Some(okta_user("BJensen@example.com"))).await, 409)
+            .await;
+    assert_eq!(e["scimType"], "uniqueness");
+
+    // Entra deprovisions with PUT active "False"; If-Match must be current.
+    let mut off = okta_user("bjensen@example.com");
+    off["active"] = json!("False");
+    let stale = app
+        .client
+        .put(format!(
+            "{}/Users/{id}",
+            dir["scim_base_url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address)
+        ))
+        .bearer_auth(dir["bearer_token"].as_str().unwrap())
+        .header("if-match", "W/\"7\"")
+        .json(&off)
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(stale, 412).await;
+    let r = scim(&app, &dir, Method::PUT, &format!("/Users/{id}"), Some(off)).await;
+    assert_eq!(r.status(), 200);
+    let updated: Value = r.json().await.unwrap();
+    assert_eq!(updated["active"], false);
+    assert_eq!(updated["meta"]["version"], "W/\"2\"");
+
+    // Re-provisioning the deprovisioned user restores it, same id.
+    let r = scim(&app, &dir, Method::POST, "/Users", Some(okta_user("bjensen@example.com"))).await;
+    assert_eq!(r.status(), 201);
+    let restored: Value = r.json().await.unwrap();
+    assert_eq!(restored["id"], id.as_str());
+    assert_eq!(restored["active"], true);
+
+    assert_eq!(scim(&app, &dir, Method::DELETE, &format!("/Users/{id}"), None).await.status(), 204);
+    assert_scim_error(scim(&app, &dir, Method::GET, &format!("/Users/{id}"), None).await, 404).await;
+
+    let events = app.store.list_events(None, None, 1000).await.unwrap();
+    let users: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("directory.user."))
+        .map(|e| (e.kind.clone(), e.data.0["state"].as_str().unwrap().to_owned()))
+        .collect();
+    let expect = |k: &str, s: &str| (format!("directory.user.{k}"), s.to_owned());
+    assert_eq!(
+        users,
+        [
+            expect("created", "active"),
+            expect("updated", "inactive"),
+            expect("updated", "active"),
+            expect("deleted", "active")
+        ]
+    );
+    let first = events.iter().find(|e| e.kind == "directory.user.created").unwrap();
+    assert_eq!(first.data.0["email"], "bjensen@example.com");
+    assert_eq!(first.data.0["first_name"], "Barbara");
+    assert_eq!(first.data.0["idp_id"], "00u1abcd");
+    assert_eq!(first.data.0["directory_id"], dir["id"]);
+}
+
+async fn bad_scim_bodies_get_rfc_errors_and_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.org("A").await, app.org("B").await);
+    let dir = directory(&app, a["id"].as_str().unwrap(), "entra").await;
+    let other = directory(&app, b["id"].as_str().unwrap(), "okta").await;
+    let base = dir["scim_base_url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address);
+    let raw =
+        app.client.post(format!("{base}/Users")).bearer_auth(dir["bearer_token"].as_str().unwrap()).body("{not json");
+    let e = assert_scim_error(raw.send().await.unwrap(), 400).await;
+    assert_eq!(e["scimType"], "invalidSyntax");
+    let mut nameless = okta_user("x");
+    nameless.as_object_mut().unwrap().remove("userName");
+    let e = assert_scim_error(scim(&app, &dir, Method::POST, "/Users", Some(nameless)).await, 400).await;
+    assert_eq!(e["scimType"], "invalidValue");
+    let mut no_schema = okta_user("x");
+    no_schema.as_object_mut().unwrap().remove("schemas");
+    assert_scim_error(scim(&app, &dir, Method::POST, "/Users", Some(no_schema)).await, 400).await;
+    let e = assert_scim_error(scim(&app, &dir, Method::GET, "/Users?count=lots", None).await, 400).await;
+    assert_eq!(e["scimType"], "invalidValue");
+    let list: Value = scim(&app, &dir, Method::GET, "/Users", None).await.json().await.unwrap();
+    assert_eq!(list["totalResults"], 0, "nothing was stored");
+
+    // Another directory's user is invisible: 404 with its own token.
+    let created: Value =
+        scim(&app, &dir, Method::POST, "/Users", Some(okta_user("a@a.io"))).await.json().await.unwrap();
+    let path = format!("/Users/{}", created["id"].as_str().unwrap());
+    assert_scim_error(scim(&app, &other, Method::GET, &path, None).await, 404).await;
+    assert_scim_error(scim(&app, &other, Method::DELETE, &path, None).await, 404).await;
+    let theirs: Value = scim(&app, &other, Method::GET, "/Users", None).await.json().await.unwrap();
+    assert_eq!(theirs["totalResults"], 0);
+
+    // Pagination: 1-based startIndex, count.
+    for i in 0..4 {
+        scim(&app, &dir, Method::POST, "/Users", Some(okta_user(&format!("u{i}@a.io")))).await;
+    }
+    let page: Value = scim(&app, &dir, Method::GET, "/Users?startIndex=2&count=2", None).await.json().await.unwrap();
+    assert_eq!(page["totalResults"], 5);
+    assert_eq!(page["startIndex"], 2);
+    assert_eq!(page["itemsPerPage"], 2);
+    assert_eq!(page["Resources"].as_array().unwrap().len(), 2);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 both_backends!(
+    users_are_provisioned_found_and_deprovisioned,
+    bad_scim_bodies_get_rfc_errors_and_change_nothing,
     tokens_are_hashed_rotatable_and_activate_the_directory,
     a_token_opens_only_its_own_directory,
     bad_directory_requests_get_problems,

@@ -1,0 +1,543 @@
+//! `/scim/v2/{directory}/Users`: create, read, list with filters and
+//! pagination, replace, delete. Provisioning semantics: a second POST of a
+//! userName is a `409 uniqueness`, unless the existing user was deprovisioned
+//! (`active: false`), which restores it; `active: false` deprovisions.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::filter::{self, Indexed};
+use super::{ScimError, scim_json};
+use crate::db::events::{NewEvent, insert_event, kinds};
+use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::directories::ScimPrincipal;
+use crate::startup::AppState;
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// Largest page a client may ask for.
+const MAX_COUNT: i64 = 1000;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    directory_id: Uuid,
+    organization_id: Uuid,
+    active: bool,
+    resource: Json<Value>,
+    version: i64,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, directory_id, organization_id, active, resource, version, created_at, updated_at";
+
+/// The user the vendor's app sees in events and the API.
+#[derive(Debug, Serialize)]
+pub struct NormalizedUser {
+    pub id: Uuid,
+    pub directory_id: Uuid,
+    pub organization_id: Uuid,
+    pub idp_id: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: String,
+    /// `active` or `inactive`.
+    pub state: &'static str,
+    pub raw_attributes: Value,
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for key in path {
+        cur = cur.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)?;
+    }
+    cur.as_str()
+}
+
+/// Emails of a resource, primary first.
+fn emails(resource: &Value) -> Vec<String> {
+    let mut list: Vec<(bool, String)> = resource
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|e| {
+                    let value = e.get("value")?.as_str()?.trim().to_owned();
+                    let primary = e.get("primary").is_some_and(|p| p == true || p == "true" || p == "True");
+                    (!value.is_empty()).then_some((primary, value))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    list.sort_by_key(|(primary, _)| !primary);
+    list.into_iter().map(|(_, v)| v).collect()
+}
+
+impl UserRow {
+    fn normalized(&self) -> NormalizedUser {
+        let r = &self.resource.0;
+        NormalizedUser {
+            id: self.id,
+            directory_id: self.directory_id,
+            organization_id: self.organization_id,
+            idp_id: str_at(r, &["externalId"]).map(str::to_owned),
+            email: emails(r).into_iter().next(),
+            first_name: str_at(r, &["name", "givenName"]).map(str::to_owned),
+            last_name: str_at(r, &["name", "familyName"]).map(str::to_owned),
+            username: str_at(r, &["userName"]).unwrap_or_default().to_owned(),
+            state: if self.active { "active" } else { "inactive" },
+            raw_attributes: r.clone(),
+        }
+    }
+
+    fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+
+    /// The SCIM representation.
+    fn scim(&self, base: &str) -> Value {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let mut out = self.resource.0.clone();
+        let obj = out.as_object_mut().expect("stored resources are objects");
+        obj.insert("id".into(), json!(self.id.to_string()));
+        obj.insert("active".into(), json!(self.active));
+        obj.insert(
+            "meta".into(),
+            json!({
+                "resourceType": "User",
+                "created": self.created_at.format(rfc3339).unwrap_or_default(),
+                "lastModified": self.updated_at.format(rfc3339).unwrap_or_default(),
+                "location": format!("{base}/Users/{}", self.id),
+                "version": self.etag(),
+            }),
+        );
+        out
+    }
+}
+
+/// A validated incoming user: what is stored and its key columns.
+struct IncomingUser {
+    resource: Value,
+    user_name: String,
+    external_id: Option<String>,
+    active: bool,
+    emails: Vec<String>,
+}
+
+fn invalid(detail: impl Into<String>) -> ScimError {
+    ScimError { status: StatusCode::BAD_REQUEST, scim_type: Some("invalidValue"), detail: detail.into() }
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
+    serde_json::from_slice(body).map_err(|e| ScimError {
+        status: StatusCode::BAD_REQUEST,
+        scim_type: Some("invalidSyntax"),
+        detail: format!("malformed JSON: {e}"),
+    })
+}
+
+/// `"True"`/`"false"` strings count as booleans: Entra sends them.
+fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn incoming(mut body: Value) -> Result<IncomingUser, ScimError> {
+    let obj = body.as_object_mut().ok_or_else(|| invalid("the body must be a JSON object"))?;
+    let schemas_ok = obj
+        .get("schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(USER_SCHEMA))));
+    if !schemas_ok {
+        return Err(invalid(format!("`schemas` must include {USER_SCHEMA}")));
+    }
+    // Server-assigned attributes are ignored on input (RFC 7643 §3.1).
+    obj.retain(|k, _| {
+        !k.eq_ignore_ascii_case("id") && !k.eq_ignore_ascii_case("meta") && !k.eq_ignore_ascii_case("password")
+    });
+    let user_name = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("userName"))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("`userName` is required and must be a non-empty string"))?
+        .to_owned();
+    let external_id = match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("externalId")).map(|(_, v)| v) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid("`externalId` must be a string")),
+    };
+    let active = match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("active")).map(|(_, v)| v) {
+        None | Some(Value::Null) => true,
+        Some(v) => boolean(v).ok_or_else(|| invalid("`active` must be a boolean"))?,
+    };
+    obj.retain(|k, _| !k.eq_ignore_ascii_case("active"));
+    if obj.get("emails").is_some_and(|e| !e.is_array()) {
+        return Err(invalid("`emails` must be an array"));
+    }
+    let emails = emails(&body);
+    Ok(IncomingUser { resource: body, user_name, external_id, active, emails })
+}
+
+fn base_url(state: &AppState, principal: &ScimPrincipal) -> String {
+    format!("{}/scim/v2/{}", state.settings.public_url.trim_end_matches('/'), principal.directory_id)
+}
+
+fn with_etag(status: StatusCode, row: &UserRow, base: &str) -> Response {
+    let mut response = scim_json(row.scim(base));
+    *response.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&row.etag()) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(v) = HeaderValue::from_str(&format!("{base}/Users/{}", row.id)) {
+            response.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    response
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::new(StatusCode::NOT_FOUND, format!("User {id} not found"))
+}
+
+/// `If-Match` must name the current version when present.
+fn check_if_match(headers: &HeaderMap, row: &UserRow) -> Result<(), ScimError> {
+    match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.trim() != "*" && v.split(',').all(|t| t.trim() != row.etag()) => Err(ScimError {
+            status: StatusCode::PRECONDITION_FAILED,
+            scim_type: None,
+            detail: format!("the user changed; current version is {}", row.etag()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let user = incoming(parse_body(&body)?)?;
+    let row = state.store.scim_create_user(&principal, user).await?;
+    Ok(with_etag(StatusCode::CREATED, &row, &base_url(&state, &principal)))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let row = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    Ok(with_etag(StatusCode::OK, &row, &base_url(&state, &principal)))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let current = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    check_if_match(&headers, &current)?;
+    let user = incoming(parse_body(&body)?)?;
+    let row = state.store.scim_replace_user(&principal, uuid, user).await?.ok_or_else(|| not_found(&id))?;
+    Ok(with_etag(StatusCode::OK, &row, &base_url(&state, &principal)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let current = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    check_if_match(&headers, &current)?;
+    if state.store.scim_delete_user(&principal, uuid).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_found(&id)) }
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    start_index: Option<String>,
+    count: Option<String>,
+}
+
+fn int_param(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
+    raw.map(|s| s.trim().parse::<i64>().map_err(|_| invalid(format!("`{name}` must be an integer")))).transpose()
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ScimError> {
+    // RFC 7644 §3.4.2.4: startIndex < 1 means 1; count < 0 means 0.
+    let start = int_param(params.start_index.as_deref(), "startIndex")?.unwrap_or(1).max(1);
+    let count = int_param(params.count.as_deref(), "count")?.unwrap_or(100).clamp(0, MAX_COUNT);
+    let filter = match params.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        None => None,
+        Some(raw) => Some(raw.parse::<scim_v2::filter::Filter>().map_err(|e| ScimError {
+            status: StatusCode::BAD_REQUEST,
+            scim_type: Some("invalidFilter"),
+            detail: format!("invalid filter {raw:?}: {e}"),
+        })?),
+    };
+    let candidates = match filter.as_ref().and_then(filter::indexed) {
+        Some(lookup) => state.store.scim_users_by(&principal, &lookup).await?,
+        None => state.store.scim_all_users(&principal).await?,
+    };
+    let base = base_url(&state, &principal);
+    let matching: Vec<UserRow> = candidates
+        .into_iter()
+        .filter(|row| filter.as_ref().is_none_or(|f| filter::matches(f, &row.scim(&base))))
+        .collect();
+    let total = matching.len();
+    let page: Vec<Value> =
+        matching.iter().skip((start - 1) as usize).take(count as usize).map(|row| row.scim(&base)).collect();
+    Ok(scim_json(json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "itemsPerPage": page.len(),
+        "startIndex": start,
+        "Resources": page,
+    })))
+}
+
+fn uniqueness(user_name: &str) -> ScimError {
+    ScimError {
+        status: StatusCode::CONFLICT,
+        scim_type: Some("uniqueness"),
+        detail: format!("a user with userName {user_name:?} already exists in this directory"),
+    }
+}
+
+/// Writes the email index rows of `$user_id`.
+macro_rules! index_emails {
+    ($tx:expr, $principal:expr, $user_id:expr, $emails:expr) => {{
+        sqlx::query("DELETE FROM directory_user_emails WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        for email in $emails {
+            let key = email.to_lowercase();
+            if seen.insert(key.clone()) {
+                sqlx::query("INSERT INTO directory_user_emails (user_id, directory_id, email_key) VALUES ($1, $2, $3)")
+                    .bind($user_id)
+                    .bind($principal.directory_id)
+                    .bind(key)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    }};
+}
+
+/// The event recorded when `$after` replaced `$before` (None: created).
+fn change_event(before: Option<&UserRow>, after: &UserRow) -> NewEvent {
+    let kind = if before.is_none() { kinds::DIRECTORY_USER_CREATED } else { kinds::DIRECTORY_USER_UPDATED };
+    NewEvent::new(kind, Some(after.organization_id), &after.normalized())
+}
+
+impl Store {
+    async fn scim_get_user(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<UserRow>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_users WHERE id = $1 AND directory_id = $2"
+            )))
+            .bind(id)
+            .bind(p.directory_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    async fn scim_all_users(&self, p: &ScimPrincipal) -> Result<Vec<UserRow>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_users WHERE directory_id = $1 ORDER BY id"
+            )))
+            .bind(p.directory_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    async fn scim_users_by(&self, p: &ScimPrincipal, lookup: &Indexed) -> Result<Vec<UserRow>, StoreError> {
+        let (sql, key) = match lookup {
+            Indexed::UserName(k) => ("user_name_key = $2", k),
+            Indexed::ExternalId(k) => ("external_id = $2", k),
+            Indexed::Email(k) => {
+                ("id IN (SELECT user_id FROM directory_user_emails WHERE directory_id = $1 AND email_key = $2)", k)
+            }
+        };
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_users WHERE directory_id = $1 AND {sql} ORDER BY id"
+            )))
+            .bind(p.directory_id)
+            .bind(key)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    async fn scim_create_user(&self, p: &ScimPrincipal, user: IncomingUser) -> Result<UserRow, ScimError> {
+        let now = OffsetDateTime::now_utc();
+        let key = user.user_name.to_lowercase();
+        let existing = self.scim_users_by(p, &Indexed::UserName(key.clone())).await?.into_iter().next();
+        if let Some(existing) = existing {
+            if existing.active {
+                return Err(uniqueness(&user.user_name));
+            }
+            // Re-provisioning a deprovisioned user restores it.
+            let mut user = user;
+            user.active = true;
+            return self.scim_replace_user(p, existing.id, user).await?.ok_or_else(|| uniqueness(&key));
+        }
+        let id = Uuid::now_v7();
+        let result: Result<UserRow, StoreError> = async {
+            with_pool!(self, |pool| {
+                let mut tx = pool.begin_write().await?;
+                sqlx::query(
+                    r#"
+                INSERT INTO directory_users (id, directory_id, organization_id, user_name, user_name_key, external_id,
+                                             active, resource, version, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                "#,
+                )
+                .bind(id)
+                .bind(p.directory_id)
+                .bind(p.organization_id)
+                .bind(&user.user_name)
+                .bind(&key)
+                .bind(&user.external_id)
+                .bind(user.active)
+                .bind(Json(&user.resource))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| crate::db::on_unique(e, "userName"))?;
+                index_emails!(tx, p, id, &user.emails);
+                let row: UserRow =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directory_users WHERE id = $1")))
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                insert_event!(tx, &change_event(None, &row))?;
+                tx.commit().await?;
+                Ok(row)
+            })
+        }
+        .await;
+        match result {
+            Ok(row) => {
+                self.announce_events();
+                Ok(row)
+            }
+            Err(StoreError::Conflict(_)) => Err(uniqueness(&user.user_name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn scim_replace_user(
+        &self,
+        p: &ScimPrincipal,
+        id: Uuid,
+        user: IncomingUser,
+    ) -> Result<Option<UserRow>, ScimError> {
+        let now = OffsetDateTime::now_utc();
+        let key = user.user_name.to_lowercase();
+        let result: Result<Option<UserRow>, StoreError> = async {
+            with_pool!(self, |pool| {
+                let mut tx = pool.begin_write().await?;
+                let before: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM directory_users WHERE id = $1 AND directory_id = $2"
+                )))
+                .bind(id)
+                .bind(p.directory_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(before) = before else { return Ok(None) };
+                sqlx::query(
+                    r#"
+                UPDATE directory_users
+                SET user_name = $2, user_name_key = $3, external_id = $4, active = $5, resource = $6,
+                    version = version + 1, updated_at = $7
+                WHERE id = $1
+                "#,
+                )
+                .bind(id)
+                .bind(&user.user_name)
+                .bind(&key)
+                .bind(&user.external_id)
+                .bind(user.active)
+                .bind(Json(&user.resource))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| crate::db::on_unique(e, "userName"))?;
+                index_emails!(tx, p, id, &user.emails);
+                let after: UserRow =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directory_users WHERE id = $1")))
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                insert_event!(tx, &change_event(Some(&before), &after))?;
+                tx.commit().await?;
+                Ok(Some(after))
+            })
+        }
+        .await;
+        match result {
+            Ok(row) => {
+                self.announce_events();
+                Ok(row)
+            }
+            Err(StoreError::Conflict(_)) => Err(uniqueness(&user.user_name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn scim_delete_user(&self, p: &ScimPrincipal, id: Uuid) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_users WHERE id = $1 AND directory_id = $2"
+            )))
+            .bind(id)
+            .bind(p.directory_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { return Ok(false) };
+            sqlx::query("DELETE FROM directory_users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            insert_event!(
+                tx,
+                &NewEvent::new(kinds::DIRECTORY_USER_DELETED, Some(row.organization_id), &row.normalized())
+            )?;
+            tx.commit().await?;
+            self.announce_events();
+            Ok(true)
+        })
+    }
+}
