@@ -20,6 +20,11 @@ pub fn matches(filter: &Filter, resource: &Value) -> bool {
     }
 }
 
+/// Does one element of a multi-valued attribute match a value filter?
+pub fn val_filter_matches(filter: &ValFilter, element: &Value) -> bool {
+    val_filter(filter, element)
+}
+
 fn val_filter(filter: &ValFilter, element: &Value) -> bool {
     match filter {
         ValFilter::Attr(exp) => attr_exp(exp, element),

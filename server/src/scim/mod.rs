@@ -2,8 +2,8 @@
 //!
 //! So far: bearer-token authentication per directory (a token only opens its
 //! own directory), activation on the first authenticated request, RFC 7644
-//! §3.12 errors, `ServiceProviderConfig`, and `/Users` without PATCH.
-//! PATCH, Groups, discovery of schemas and `/.search` come next (issue 5).
+//! §3.12 errors, `ServiceProviderConfig`, and `/Users`.
+//! Groups, discovery of schemas and `/.search` come next (issue 5).
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::startup::AppState;
 
 pub mod filter;
+pub mod patch;
 pub mod users;
 
 /// SCIM media type (RFC 7644 §8.1).
@@ -78,7 +79,10 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/{directory}/ServiceProviderConfig", get(service_provider_config))
         .route("/{directory}/Users", get(users::list).post(users::create))
-        .route("/{directory}/Users/{id}", get(users::get_one).put(users::replace).delete(users::delete))
+        .route(
+            "/{directory}/Users/{id}",
+            get(users::get_one).put(users::replace).patch(users::patch).delete(users::delete),
+        )
         // Unknown paths inside a directory need its token too: a stranger
         // learns nothing about which routes exist.
         .route("/{directory}/{*rest}", axum::routing::any(not_found))
@@ -118,7 +122,7 @@ async fn service_provider_config(State(state): State<AppState>, Path(directory):
         format!("{}/scim/v2/{directory}/ServiceProviderConfig", state.settings.public_url.trim_end_matches('/'));
     scim_json(json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "patch": { "supported": false },
+        "patch": { "supported": true },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
         "filter": { "supported": true, "maxResults": 1000 },
         "changePassword": { "supported": false },

@@ -265,6 +265,26 @@ pub async fn replace(
     Ok(with_etag(StatusCode::OK, &row, &base_url(&state, &principal)))
 }
 
+/// RFC 7644 §3.5.2: every operation applies, or none does.
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let request = parse_body(&body)?;
+    let current = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    check_if_match(&headers, &current)?;
+    let base = base_url(&state, &principal);
+    let mut resource = current.scim(&base);
+    super::patch::apply(&mut resource, &request)?;
+    let user = incoming(resource)?;
+    let row = state.store.scim_replace_user(&principal, uuid, user).await?.ok_or_else(|| not_found(&id))?;
+    Ok(with_etag(StatusCode::OK, &row, &base))
+}
+
 pub async fn delete(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,

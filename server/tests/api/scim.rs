@@ -346,6 +346,66 @@ async fn bad_scim_bodies_get_rfc_errors_and_change_nothing(backend: Backend) {
     assert_eq!(page["Resources"].as_array().unwrap().len(), 2);
 }
 
+async fn patch_applies_idp_shapes_atomically(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Acme").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "entra").await;
+    let created: Value =
+        scim(&app, &dir, Method::POST, "/Users", Some(okta_user("pat@acme.io"))).await.json().await.unwrap();
+    let path = format!("/Users/{}", created["id"].as_str().unwrap());
+    let op = |ops: Value| json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops });
+
+    // Entra: several operations in one request, string booleans, URN keys.
+    let r = scim(&app, &dir, Method::PATCH, &path, Some(op(json!([
+        { "op": "Replace", "path": "displayName", "value": "Pat Q" },
+        { "op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "m-1" },
+        { "op": "Replace", "path": "emails[type eq \"work\"].value", "value": "pat.q@acme.io" }
+    ])))).await;
+    assert_eq!(r.status(), 200);
+    let u: Value = r.json().await.unwrap();
+    assert_eq!(u["displayName"], "Pat Q");
+    assert_eq!(u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"], json!({ "value": "m-1" }));
+    let found: Value = scim(
+        &app,
+        &dir,
+        Method::GET,
+        &format!("/Users?filter={}", urlencode("emails[value eq \"pat.q@acme.io\"]")),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(found["totalResults"], 1, "the email index follows PATCH");
+
+    // A request with one bad operation changes nothing.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(op(json!([
+            { "op": "Replace", "path": "displayName", "value": "Should not stick" },
+            { "op": "Frobnicate", "path": "title", "value": "x" }
+        ]))),
+    )
+    .await;
+    assert_scim_error(r, 400).await;
+    let now: Value = scim(&app, &dir, Method::GET, &path, None).await.json().await.unwrap();
+    assert_eq!(now["displayName"], "Pat Q");
+
+    // Okta deactivates with a pathless replace.
+    let r =
+        scim(&app, &dir, Method::PATCH, &path, Some(op(json!([{ "op": "replace", "value": { "active": false } }]))))
+            .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["active"], false);
+    let events = app.store.list_events(None, None, 1000).await.unwrap();
+    let last = events.iter().rev().find(|e| e.kind.starts_with("directory.user.")).unwrap();
+    assert_eq!(last.kind, "directory.user.updated");
+    assert_eq!(last.data.0["state"], "inactive");
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -357,6 +417,7 @@ fn urlencode(s: &str) -> String {
 
 both_backends!(
     users_are_provisioned_found_and_deprovisioned,
+    patch_applies_idp_shapes_atomically,
     bad_scim_bodies_get_rfc_errors_and_change_nothing,
     tokens_are_hashed_rotatable_and_activate_the_directory,
     a_token_opens_only_its_own_directory,
