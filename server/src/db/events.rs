@@ -19,6 +19,11 @@ pub mod kinds {
     pub const DIRECTORY_USER_CREATED: &str = "directory.user.created";
     pub const DIRECTORY_USER_UPDATED: &str = "directory.user.updated";
     pub const DIRECTORY_USER_DELETED: &str = "directory.user.deleted";
+    pub const DIRECTORY_GROUP_CREATED: &str = "directory.group.created";
+    pub const DIRECTORY_GROUP_UPDATED: &str = "directory.group.updated";
+    pub const DIRECTORY_GROUP_DELETED: &str = "directory.group.deleted";
+    pub const DIRECTORY_GROUP_USER_ADDED: &str = "directory.group.user_added";
+    pub const DIRECTORY_GROUP_USER_REMOVED: &str = "directory.group.user_removed";
     pub const DOMAIN_VERIFICATION_FAILED: &str = "domain.verification_failed";
 }
 

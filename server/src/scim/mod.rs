@@ -2,8 +2,8 @@
 //!
 //! So far: bearer-token authentication per directory (a token only opens its
 //! own directory), activation on the first authenticated request, RFC 7644
-//! §3.12 errors, `ServiceProviderConfig`, and `/Users`.
-//! Groups, discovery of schemas and `/.search` come next (issue 5).
+//! §3.12 errors, `ServiceProviderConfig`, `/Users` and `/Groups`. Schema
+//! discovery and `/.search` come next (issue 5).
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::startup::AppState;
 
 pub mod filter;
+pub mod groups;
 pub mod patch;
 pub mod users;
 
@@ -82,6 +83,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/{directory}/Users/{id}",
             get(users::get_one).put(users::replace).patch(users::patch).delete(users::delete),
+        )
+        .route("/{directory}/Groups", get(groups::list).post(groups::create))
+        .route(
+            "/{directory}/Groups/{id}",
+            get(groups::get_one).put(groups::replace).patch(groups::patch).delete(groups::delete),
         )
         // Unknown paths inside a directory need its token too: a stranger
         // learns nothing about which routes exist.

@@ -28,8 +28,8 @@ const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const MAX_COUNT: i64 = 1000;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct UserRow {
-    id: Uuid,
+pub(super) struct UserRow {
+    pub(super) id: Uuid,
     directory_id: Uuid,
     organization_id: Uuid,
     active: bool,
@@ -86,7 +86,7 @@ fn emails(resource: &Value) -> Vec<String> {
 }
 
 impl UserRow {
-    fn normalized(&self) -> NormalizedUser {
+    pub(super) fn normalized(&self) -> NormalizedUser {
         let r = &self.resource.0;
         NormalizedUser {
             id: self.id,
@@ -136,11 +136,11 @@ struct IncomingUser {
     emails: Vec<String>,
 }
 
-fn invalid(detail: impl Into<String>) -> ScimError {
+pub(super) fn invalid(detail: impl Into<String>) -> ScimError {
     ScimError { status: StatusCode::BAD_REQUEST, scim_type: Some("invalidValue"), detail: detail.into() }
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
+pub(super) fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
     serde_json::from_slice(body).map_err(|e| ScimError {
         status: StatusCode::BAD_REQUEST,
         scim_type: Some("invalidSyntax"),
@@ -196,18 +196,25 @@ fn incoming(mut body: Value) -> Result<IncomingUser, ScimError> {
     Ok(IncomingUser { resource: body, user_name, external_id, active, emails })
 }
 
-fn base_url(state: &AppState, principal: &ScimPrincipal) -> String {
+pub(super) fn base_url(state: &AppState, principal: &ScimPrincipal) -> String {
     format!("{}/scim/v2/{}", state.settings.public_url.trim_end_matches('/'), principal.directory_id)
 }
 
 fn with_etag(status: StatusCode, row: &UserRow, base: &str) -> Response {
-    let mut response = scim_json(row.scim(base));
+    let body = row.scim(base);
+    versioned(status, body, &row.etag())
+}
+
+/// A resource response with `ETag`, and `Location` when created.
+pub(super) fn versioned(status: StatusCode, body: Value, etag: &str) -> Response {
+    let location = body["meta"]["location"].as_str().map(str::to_owned);
+    let mut response = scim_json(body);
     *response.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(&row.etag()) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         response.headers_mut().insert(header::ETAG, v);
     }
     if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}/Users/{}", row.id)) {
+        if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             response.headers_mut().insert(header::LOCATION, v);
         }
     }
@@ -219,12 +226,12 @@ fn not_found(id: &str) -> ScimError {
 }
 
 /// `If-Match` must name the current version when present.
-fn check_if_match(headers: &HeaderMap, row: &UserRow) -> Result<(), ScimError> {
+pub(super) fn check_if_match(headers: &HeaderMap, etag: &str) -> Result<(), ScimError> {
     match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
-        Some(v) if v.trim() != "*" && v.split(',').all(|t| t.trim() != row.etag()) => Err(ScimError {
+        Some(v) if v.trim() != "*" && v.split(',').all(|t| t.trim() != etag) => Err(ScimError {
             status: StatusCode::PRECONDITION_FAILED,
             scim_type: None,
-            detail: format!("the user changed; current version is {}", row.etag()),
+            detail: format!("the resource changed; current version is {etag}"),
         }),
         _ => Ok(()),
     }
@@ -259,7 +266,7 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let current = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
-    check_if_match(&headers, &current)?;
+    check_if_match(&headers, &current.etag())?;
     let user = incoming(parse_body(&body)?)?;
     let row = state.store.scim_replace_user(&principal, uuid, user).await?.ok_or_else(|| not_found(&id))?;
     Ok(with_etag(StatusCode::OK, &row, &base_url(&state, &principal)))
@@ -276,7 +283,7 @@ pub async fn patch(
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let request = parse_body(&body)?;
     let current = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
-    check_if_match(&headers, &current)?;
+    check_if_match(&headers, &current.etag())?;
     let base = base_url(&state, &principal);
     let mut resource = current.scim(&base);
     super::patch::apply(&mut resource, &request)?;
@@ -293,19 +300,19 @@ pub async fn delete(
 ) -> Result<StatusCode, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let current = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
-    check_if_match(&headers, &current)?;
+    check_if_match(&headers, &current.etag())?;
     if state.store.scim_delete_user(&principal, uuid).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_found(&id)) }
 }
 
 #[derive(Deserialize)]
 pub struct ListParams {
-    filter: Option<String>,
+    pub(super) filter: Option<String>,
     #[serde(rename = "startIndex")]
-    start_index: Option<String>,
-    count: Option<String>,
+    pub(super) start_index: Option<String>,
+    pub(super) count: Option<String>,
 }
 
-fn int_param(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
+pub(super) fn int_param(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
     raw.map(|s| s.trim().parse::<i64>().map_err(|_| invalid(format!("`{name}` must be an integer")))).transpose()
 }
 
@@ -314,17 +321,8 @@ pub async fn list(
     Extension(principal): Extension<ScimPrincipal>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ScimError> {
-    // RFC 7644 §3.4.2.4: startIndex < 1 means 1; count < 0 means 0.
-    let start = int_param(params.start_index.as_deref(), "startIndex")?.unwrap_or(1).max(1);
-    let count = int_param(params.count.as_deref(), "count")?.unwrap_or(100).clamp(0, MAX_COUNT);
-    let filter = match params.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-        None => None,
-        Some(raw) => Some(raw.parse::<scim_v2::filter::Filter>().map_err(|e| ScimError {
-            status: StatusCode::BAD_REQUEST,
-            scim_type: Some("invalidFilter"),
-            detail: format!("invalid filter {raw:?}: {e}"),
-        })?),
-    };
+    let (start, count) = paging(&params)?;
+    let filter = parse_filter(&params)?;
     let candidates = match filter.as_ref().and_then(filter::indexed) {
         Some(lookup) => state.store.scim_users_by(&principal, &lookup).await?,
         None => state.store.scim_all_users(&principal).await?,
@@ -334,16 +332,39 @@ pub async fn list(
         .into_iter()
         .filter(|row| filter.as_ref().is_none_or(|f| filter::matches(f, &row.scim(&base))))
         .collect();
-    let total = matching.len();
-    let page: Vec<Value> =
-        matching.iter().skip((start - 1) as usize).take(count as usize).map(|row| row.scim(&base)).collect();
-    Ok(scim_json(json!({
+    Ok(list_response(matching.iter().map(|row| row.scim(&base)).collect(), start, count))
+}
+
+/// `startIndex` (1-based, < 1 means 1) and `count` (clamped to 0..=1000).
+pub(super) fn paging(params: &ListParams) -> Result<(i64, i64), ScimError> {
+    let start = int_param(params.start_index.as_deref(), "startIndex")?.unwrap_or(1).max(1);
+    let count = int_param(params.count.as_deref(), "count")?.unwrap_or(100).clamp(0, MAX_COUNT);
+    Ok((start, count))
+}
+
+/// The parsed `filter` parameter, or `400 invalidFilter`.
+pub(super) fn parse_filter(params: &ListParams) -> Result<Option<scim_v2::filter::Filter>, ScimError> {
+    match params.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        None => Ok(None),
+        Some(raw) => raw.parse::<scim_v2::filter::Filter>().map(Some).map_err(|e| ScimError {
+            status: StatusCode::BAD_REQUEST,
+            scim_type: Some("invalidFilter"),
+            detail: format!("invalid filter {raw:?}: {e}"),
+        }),
+    }
+}
+
+/// A ListResponse page of already-filtered resources.
+pub(super) fn list_response(all: Vec<Value>, start: i64, count: i64) -> Response {
+    let total = all.len();
+    let page: Vec<Value> = all.into_iter().skip((start - 1) as usize).take(count as usize).collect();
+    scim_json(json!({
         "schemas": [LIST_SCHEMA],
         "totalResults": total,
         "itemsPerPage": page.len(),
         "startIndex": start,
         "Resources": page,
-    })))
+    }))
 }
 
 fn uniqueness(user_name: &str) -> ScimError {
@@ -380,7 +401,7 @@ fn change_event(before: Option<&UserRow>, after: &UserRow) -> NewEvent {
 }
 
 impl Store {
-    async fn scim_get_user(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<UserRow>, StoreError> {
+    pub(super) async fn scim_get_user(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<UserRow>, StoreError> {
         with_pool!(self, |pool| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM directory_users WHERE id = $1 AND directory_id = $2"

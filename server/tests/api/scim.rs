@@ -406,6 +406,112 @@ async fn patch_applies_idp_shapes_atomically(backend: Backend) {
     assert_eq!(last.data.0["state"], "inactive");
 }
 
+async fn groups_track_membership_with_events(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Acme").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "okta").await;
+    let mut ids = Vec::new();
+    for name in ["ann@a.io", "bob@a.io", "cid@a.io"] {
+        let u: Value = scim(&app, &dir, Method::POST, "/Users", Some(okta_user(name))).await.json().await.unwrap();
+        ids.push(u["id"].as_str().unwrap().to_owned());
+    }
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Engineering",
+        "members": [{ "value": ids[0] }, { "value": ids[1] }]
+    });
+    let r = scim(&app, &dir, Method::POST, "/Groups", Some(group)).await;
+    assert_eq!(r.status(), 201);
+    let g: Value = r.json().await.unwrap();
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    assert_eq!(g["members"].as_array().unwrap().len(), 2);
+    assert_eq!(g["members"][0]["display"], "ann@a.io");
+    let op = |ops: Value| json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops });
+
+    // Okta adds and removes members with PATCH.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(op(json!([{ "op": "add", "path": "members", "value": [{ "value": ids[2] }] }]))),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(op(json!([{ "op": "remove", "path": format!("members[value eq \"{}\"]", ids[0]) }]))),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // Entra removes with a value list; only those go.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(op(json!([{ "op": "Remove", "path": "members", "value": [{ "value": ids[1] }] }]))),
+    )
+    .await;
+    let g: Value = r.json().await.unwrap();
+    let members: Vec<&str> = g["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(members, [ids[2].as_str()]);
+    // Renames by pathless replace; filters see groups too.
+    scim(&app, &dir, Method::PATCH, &path, Some(op(json!([{ "op": "Replace", "value": { "displayName": "Eng" } }]))))
+        .await;
+    let found: Value =
+        scim(&app, &dir, Method::GET, &format!("/Groups?filter={}", urlencode("displayName eq \"eng\"")), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(found["totalResults"], 1);
+    // Unknown members are refused and change nothing.
+    let r = scim(
+        &app,
+        &dir,
+        Method::PATCH,
+        &path,
+        Some(op(
+            json!([{ "op": "add", "path": "members", "value": [{ "value": "01900000-0000-7000-8000-000000000000" }] }]),
+        )),
+    )
+    .await;
+    assert_scim_error(r, 400).await;
+
+    assert_eq!(scim(&app, &dir, Method::DELETE, &path, None).await.status(), 204);
+    assert_scim_error(scim(&app, &dir, Method::GET, &path, None).await, 404).await;
+
+    let events = app.store.list_events(None, None, 1000).await.unwrap();
+    let groups: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("directory.group."))
+        .map(|e| match e.data.0.get("user") {
+            Some(u) => format!("{} {}", e.kind, u["username"].as_str().unwrap()),
+            None => e.kind.clone(),
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "directory.group.created",
+            "directory.group.user_added ann@a.io",
+            "directory.group.user_added bob@a.io",
+            "directory.group.updated",
+            "directory.group.user_added cid@a.io",
+            "directory.group.updated",
+            "directory.group.user_removed ann@a.io",
+            "directory.group.updated",
+            "directory.group.user_removed bob@a.io",
+            "directory.group.updated",
+            "directory.group.deleted",
+        ]
+    );
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -418,6 +524,7 @@ fn urlencode(s: &str) -> String {
 both_backends!(
     users_are_provisioned_found_and_deprovisioned,
     patch_applies_idp_shapes_atomically,
+    groups_track_membership_with_events,
     bad_scim_bodies_get_rfc_errors_and_change_nothing,
     tokens_are_hashed_rotatable_and_activate_the_directory,
     a_token_opens_only_its_own_directory,

@@ -1,0 +1,438 @@
+//! `/scim/v2/{directory}/Groups`: create, read, list, replace, PATCH (the
+//! usual way IdPs change membership), delete. Members are users of the same
+//! directory; every membership change records
+//! `directory.group.user_added` / `user_removed`.
+
+use std::collections::BTreeSet;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::ScimError;
+use super::users::{ListParams, check_if_match, invalid, list_response, paging, parse_body, parse_filter, versioned};
+use crate::db::events::{NewEvent, insert_event, kinds};
+use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::directories::ScimPrincipal;
+use crate::startup::AppState;
+
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct GroupRow {
+    id: Uuid,
+    directory_id: Uuid,
+    organization_id: Uuid,
+    display_name: String,
+    resource: Json<Value>,
+    version: i64,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, directory_id, organization_id, display_name, resource, version, created_at, updated_at";
+
+/// A member as stored: user id and its userName for `display`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct MemberRow {
+    user_id: Uuid,
+    user_name: String,
+}
+
+/// The group the vendor's app sees in events.
+#[derive(Debug, Serialize)]
+struct NormalizedGroup {
+    id: Uuid,
+    directory_id: Uuid,
+    organization_id: Uuid,
+    idp_id: Option<String>,
+    name: String,
+    raw_attributes: Value,
+}
+
+impl GroupRow {
+    fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+
+    fn normalized(&self) -> NormalizedGroup {
+        NormalizedGroup {
+            id: self.id,
+            directory_id: self.directory_id,
+            organization_id: self.organization_id,
+            idp_id: self.resource.0.get("externalId").and_then(Value::as_str).map(str::to_owned),
+            name: self.display_name.clone(),
+            raw_attributes: self.resource.0.clone(),
+        }
+    }
+
+    fn scim(&self, base: &str, members: &[MemberRow]) -> Value {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let mut out = self.resource.0.clone();
+        let obj = out.as_object_mut().expect("stored resources are objects");
+        obj.insert("id".into(), json!(self.id.to_string()));
+        obj.insert(
+            "members".into(),
+            Value::Array(
+                members
+                    .iter()
+                    .map(|m| {
+                        json!({ "value": m.user_id.to_string(), "display": m.user_name, "type": "User",
+                                "$ref": format!("{base}/Users/{}", m.user_id) })
+                    })
+                    .collect(),
+            ),
+        );
+        obj.insert(
+            "meta".into(),
+            json!({
+                "resourceType": "Group",
+                "created": self.created_at.format(rfc3339).unwrap_or_default(),
+                "lastModified": self.updated_at.format(rfc3339).unwrap_or_default(),
+                "location": format!("{base}/Groups/{}", self.id),
+                "version": self.etag(),
+            }),
+        );
+        out
+    }
+}
+
+/// A validated incoming group.
+struct IncomingGroup {
+    resource: Value,
+    display_name: String,
+    external_id: Option<String>,
+    members: BTreeSet<Uuid>,
+}
+
+fn incoming(mut body: Value) -> Result<IncomingGroup, ScimError> {
+    let obj = body.as_object_mut().ok_or_else(|| invalid("the body must be a JSON object"))?;
+    let schemas_ok = obj
+        .get("schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(GROUP_SCHEMA))));
+    if !schemas_ok {
+        return Err(invalid(format!("`schemas` must include {GROUP_SCHEMA}")));
+    }
+    let display_name = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("displayName"))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("`displayName` is required and must be a non-empty string"))?
+        .to_owned();
+    let external_id = match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("externalId")).map(|(_, v)| v) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid("`externalId` must be a string")),
+    };
+    let mut members = BTreeSet::new();
+    let raw_members = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("members")).map(|(_, v)| v.clone());
+    match raw_members {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for m in items {
+                let id = m
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .and_then(|v| Uuid::try_parse(v).ok())
+                    .ok_or_else(|| invalid(format!("member {m} needs a `value` naming a user id")))?;
+                members.insert(id);
+            }
+        }
+        Some(_) => return Err(invalid("`members` must be an array")),
+    }
+    obj.retain(|k, _| !["id", "meta", "members"].iter().any(|ro| k.eq_ignore_ascii_case(ro)));
+    Ok(IncomingGroup { resource: body, display_name, external_id, members })
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::new(StatusCode::NOT_FOUND, format!("Group {id} not found"))
+}
+
+async fn respond(
+    state: &AppState,
+    p: &ScimPrincipal,
+    status: StatusCode,
+    row: &GroupRow,
+) -> Result<Response, ScimError> {
+    let members = state.store.group_members(row.id).await?;
+    Ok(versioned(status, row.scim(&super::users::base_url(state, p), &members), &row.etag()))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let group = incoming(parse_body(&body)?)?;
+    let row = state.store.scim_write_group(&principal, None, group).await?.ok_or_else(|| not_found("new"))?;
+    respond(&state, &principal, StatusCode::CREATED, &row).await
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let row = state.store.scim_get_group(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    respond(&state, &principal, StatusCode::OK, &row).await
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ScimError> {
+    let (start, count) = paging(&params)?;
+    let filter = parse_filter(&params)?;
+    let base = super::users::base_url(&state, &principal);
+    let mut all = Vec::new();
+    for row in state.store.scim_all_groups(&principal).await? {
+        let members = state.store.group_members(row.id).await?;
+        let resource = row.scim(&base, &members);
+        if filter.as_ref().is_none_or(|f| super::filter::matches(f, &resource)) {
+            all.push(resource);
+        }
+    }
+    Ok(list_response(all, start, count))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let current = state.store.scim_get_group(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    check_if_match(&headers, &current.etag())?;
+    let group = incoming(parse_body(&body)?)?;
+    let row = state.store.scim_write_group(&principal, Some(uuid), group).await?.ok_or_else(|| not_found(&id))?;
+    respond(&state, &principal, StatusCode::OK, &row).await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let request = parse_body(&body)?;
+    let current = state.store.scim_get_group(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    check_if_match(&headers, &current.etag())?;
+    let members = state.store.group_members(uuid).await?;
+    let mut resource = current.scim(&super::users::base_url(&state, &principal), &members);
+    super::patch::apply(&mut resource, &request)?;
+    let group = incoming(resource)?;
+    let row = state.store.scim_write_group(&principal, Some(uuid), group).await?.ok_or_else(|| not_found(&id))?;
+    respond(&state, &principal, StatusCode::OK, &row).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ScimError> {
+    let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let current = state.store.scim_get_group(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
+    check_if_match(&headers, &current.etag())?;
+    if state.store.scim_delete_group(&principal, &current).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// Membership event payload.
+#[derive(Serialize)]
+struct Membership<'a> {
+    group: NormalizedGroup,
+    user: &'a super::users::NormalizedUser,
+}
+
+impl Store {
+    async fn scim_get_group(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<GroupRow>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_groups WHERE id = $1 AND directory_id = $2"
+            )))
+            .bind(id)
+            .bind(p.directory_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    async fn scim_all_groups(&self, p: &ScimPrincipal) -> Result<Vec<GroupRow>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_groups WHERE directory_id = $1 ORDER BY id"
+            )))
+            .bind(p.directory_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    async fn group_members(&self, group: Uuid) -> Result<Vec<MemberRow>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                r#"
+                SELECT u.id AS user_id, u.user_name FROM directory_group_members m
+                JOIN directory_users u ON u.id = m.user_id
+                WHERE m.group_id = $1 ORDER BY u.id
+                "#,
+            )
+            .bind(group)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Creates (`id` None) or replaces a group and its members; records the
+    /// group event and one membership event per added or removed member.
+    async fn scim_write_group(
+        &self,
+        p: &ScimPrincipal,
+        id: Option<Uuid>,
+        group: IncomingGroup,
+    ) -> Result<Option<GroupRow>, ScimError> {
+        // Members must be users of this directory.
+        let mut users = Vec::new();
+        for member in &group.members {
+            let user = self
+                .scim_get_user(p, *member)
+                .await?
+                .ok_or_else(|| invalid(format!("member {member} is not a user of this directory")))?;
+            users.push(user);
+        }
+        let now = OffsetDateTime::now_utc();
+        let result: Result<Option<GroupRow>, StoreError> = async {
+            with_pool!(self, |pool| {
+                let mut tx = pool.begin_write().await?;
+                let (group_id, before) = match id {
+                    None => {
+                        let new_id = Uuid::now_v7();
+                        sqlx::query(
+                            r#"
+                            INSERT INTO directory_groups (id, directory_id, organization_id, display_name, display_name_key,
+                                                          external_id, resource, version, created_at, updated_at)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+                            "#,
+                        )
+                        .bind(new_id)
+                        .bind(p.directory_id)
+                        .bind(p.organization_id)
+                        .bind(&group.display_name)
+                        .bind(group.display_name.to_lowercase())
+                        .bind(&group.external_id)
+                        .bind(Json(&group.resource))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        (new_id, BTreeSet::new())
+                    }
+                    Some(id) => {
+                        let updated = sqlx::query(
+                            r#"
+                            UPDATE directory_groups
+                            SET display_name = $3, display_name_key = $4, external_id = $5, resource = $6,
+                                version = version + 1, updated_at = $7
+                            WHERE id = $1 AND directory_id = $2
+                            "#,
+                        )
+                        .bind(id)
+                        .bind(p.directory_id)
+                        .bind(&group.display_name)
+                        .bind(group.display_name.to_lowercase())
+                        .bind(&group.external_id)
+                        .bind(Json(&group.resource))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        if updated.rows_affected() == 0 {
+                            return Ok(None);
+                        }
+                        let before: Vec<(Uuid,)> =
+                            sqlx::query_as("SELECT user_id FROM directory_group_members WHERE group_id = $1")
+                                .bind(id)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                        (id, before.into_iter().map(|(u,)| u).collect())
+                    }
+                };
+                let row: GroupRow =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directory_groups WHERE id = $1")))
+                        .bind(group_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let kind = if id.is_none() { kinds::DIRECTORY_GROUP_CREATED } else { kinds::DIRECTORY_GROUP_UPDATED };
+                insert_event!(tx, &NewEvent::new(kind, Some(p.organization_id), &row.normalized()))?;
+                for user in &users {
+                    if !before.contains(&user.id) {
+                        sqlx::query("INSERT INTO directory_group_members (group_id, user_id, directory_id) VALUES ($1, $2, $3)")
+                            .bind(group_id)
+                            .bind(user.id)
+                            .bind(p.directory_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        let data = Membership { group: row.normalized(), user: &user.normalized() };
+                        insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_GROUP_USER_ADDED, Some(p.organization_id), &data))?;
+                    }
+                }
+                for gone in before.iter().filter(|u| !group.members.contains(u)) {
+                    sqlx::query("DELETE FROM directory_group_members WHERE group_id = $1 AND user_id = $2")
+                        .bind(group_id)
+                        .bind(gone)
+                        .execute(&mut *tx)
+                        .await?;
+                    if let Some(user) = self.scim_get_user(p, *gone).await? {
+                        let data = Membership { group: row.normalized(), user: &user.normalized() };
+                        insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_GROUP_USER_REMOVED, Some(p.organization_id), &data))?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(Some(row))
+            })
+        }
+        .await;
+        let row = result?;
+        self.announce_events();
+        Ok(row)
+    }
+
+    async fn scim_delete_group(&self, p: &ScimPrincipal, group: &GroupRow) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let gone = sqlx::query("DELETE FROM directory_groups WHERE id = $1 AND directory_id = $2")
+                .bind(group.id)
+                .bind(p.directory_id)
+                .execute(&mut *tx)
+                .await?;
+            if gone.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_event!(
+                tx,
+                &NewEvent::new(kinds::DIRECTORY_GROUP_DELETED, Some(p.organization_id), &group.normalized())
+            )?;
+            tx.commit().await?;
+            self.announce_events();
+            Ok(true)
+        })
+    }
+}
