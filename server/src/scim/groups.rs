@@ -78,18 +78,21 @@ impl GroupRow {
         let mut out = self.resource.0.clone();
         let obj = out.as_object_mut().expect("stored resources are objects");
         obj.insert("id".into(), json!(self.id.to_string()));
-        obj.insert(
-            "members".into(),
-            Value::Array(
-                members
-                    .iter()
-                    .map(|m| {
-                        json!({ "value": m.user_id.to_string(), "display": m.user_name, "type": "User",
-                                "$ref": format!("{base}/Users/{}", m.user_id) })
-                    })
-                    .collect(),
-            ),
-        );
+        let others = match obj.remove("members") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        let mut all: Vec<Value> = members
+            .iter()
+            .map(|m| {
+                json!({ "value": m.user_id.to_string(), "display": m.user_name, "type": "User",
+                        "$ref": format!("{base}/Users/{}", m.user_id) })
+            })
+            .collect();
+        all.extend(others);
+        if !all.is_empty() {
+            obj.insert("members".into(), Value::Array(all));
+        }
         obj.insert(
             "meta".into(),
             json!({
@@ -134,23 +137,34 @@ fn incoming(mut body: Value) -> Result<IncomingGroup, ScimError> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(invalid("`externalId` must be a string")),
     };
+    // Members that name users of this directory are tracked (with events);
+    // others (e.g. nested groups, or users not provisioned yet) are kept as
+    // given.
     let mut members = BTreeSet::new();
-    let raw_members = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("members")).map(|(_, v)| v.clone());
-    match raw_members {
+    let mut others = Vec::new();
+    let key = obj.keys().find(|k| k.eq_ignore_ascii_case("members")).cloned();
+    match key.as_ref().map(|k| obj[k].clone()) {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for m in items {
-                let id = m
+                let value = m
                     .get("value")
                     .and_then(Value::as_str)
-                    .and_then(|v| Uuid::try_parse(v).ok())
-                    .ok_or_else(|| invalid(format!("member {m} needs a `value` naming a user id")))?;
-                members.insert(id);
+                    .ok_or_else(|| invalid(format!("member {m} needs a string `value`")))?;
+                match Uuid::try_parse(value) {
+                    Ok(id) => {
+                        members.insert(id);
+                    }
+                    Err(_) => others.push(m.clone()),
+                }
             }
         }
         Some(_) => return Err(invalid("`members` must be an array")),
     }
     obj.retain(|k, _| !["id", "meta", "members"].iter().any(|ro| k.eq_ignore_ascii_case(ro)));
+    if !others.is_empty() {
+        obj.insert("members".into(), Value::Array(others));
+    }
     Ok(IncomingGroup { resource: body, display_name, external_id, members })
 }
 
@@ -182,10 +196,14 @@ pub async fn get_one(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
     Path((_, id)): Path<(String, String)>,
+    Query(params): Query<ListParams>,
 ) -> Result<Response, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let row = state.store.scim_get_group(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
-    respond(&state, &principal, StatusCode::OK, &row).await
+    let members = state.store.group_members(row.id).await?;
+    let mut body = row.scim(&super::users::base_url(&state, &principal), &members);
+    super::project::project(&mut body, params.attributes.as_deref(), params.excluded_attributes.as_deref());
+    Ok(versioned(StatusCode::OK, body, &row.etag()))
 }
 
 pub async fn list(
@@ -195,16 +213,26 @@ pub async fn list(
 ) -> Result<Response, ScimError> {
     let (start, count) = paging(&params)?;
     let filter = parse_filter(&params)?;
-    let base = super::users::base_url(&state, &principal);
+    let all = matching(&state, &principal, filter.as_ref()).await?;
+    Ok(list_response(all, start, count, &params))
+}
+
+/// Every group of the directory matching `filter`, as SCIM resources.
+pub(super) async fn matching(
+    state: &AppState,
+    principal: &ScimPrincipal,
+    filter: Option<&scim_v2::filter::Filter>,
+) -> Result<Vec<Value>, ScimError> {
+    let base = super::users::base_url(state, principal);
     let mut all = Vec::new();
-    for row in state.store.scim_all_groups(&principal).await? {
+    for row in state.store.scim_all_groups(principal).await? {
         let members = state.store.group_members(row.id).await?;
         let resource = row.scim(&base, &members);
-        if filter.as_ref().is_none_or(|f| super::filter::matches(f, &resource)) {
+        if filter.is_none_or(|f| super::filter::matches(f, &resource)) {
             all.push(resource);
         }
     }
-    Ok(list_response(all, start, count))
+    Ok(all)
 }
 
 pub async fn replace(

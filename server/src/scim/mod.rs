@@ -17,9 +17,12 @@ use uuid::Uuid;
 
 use crate::startup::AppState;
 
+pub mod discovery;
 pub mod filter;
 pub mod groups;
 pub mod patch;
+pub mod project;
+pub mod search;
 pub mod users;
 
 /// SCIM media type (RFC 7644 §8.1).
@@ -79,6 +82,13 @@ pub fn scim_json(body: serde_json::Value) -> Response {
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/{directory}/ServiceProviderConfig", get(service_provider_config))
+        .route("/{directory}/Schemas", get(discovery::schemas))
+        .route("/{directory}/Schemas/{id}", get(discovery::schema_by_id))
+        .route("/{directory}/ResourceTypes", get(discovery::resource_types))
+        .route("/{directory}/ResourceTypes/{id}", get(discovery::resource_type_by_id))
+        .route("/{directory}/.search", axum::routing::post(search::root))
+        .route("/{directory}/Users/.search", axum::routing::post(search::users))
+        .route("/{directory}/Groups/.search", axum::routing::post(search::groups))
         .route("/{directory}/Users", get(users::list).post(users::create))
         .route(
             "/{directory}/Users/{id}",

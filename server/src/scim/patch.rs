@@ -12,8 +12,7 @@ use super::ScimError;
 use super::filter::val_filter_matches;
 
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-/// Schema URNs whose attributes may be addressed as `<urn>:<attr>`.
-const EXTENSIONS: &[&str] = &["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+use super::project::EXTENSIONS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -80,6 +79,16 @@ fn apply_one(resource: &mut Value, op: &Value) -> Result<(), ScimError> {
                 set_attr(resource, &path, kind, v)?;
             }
             Ok(())
+        }
+        (Some(raw), _) if EXTENSIONS.iter().any(|e| raw.eq_ignore_ascii_case(e)) => {
+            let path = AttrPath { uri: None, name: raw.to_owned(), sub_attr: None };
+            match kind {
+                Op::Remove => {
+                    remove_attr(resource, &path, None);
+                    Ok(())
+                }
+                _ => set_attr(resource, &path, kind, value.ok_or_else(|| bad("add and replace need a `value`"))?),
+            }
         }
         (Some(raw), _) => {
             let parsed: PatchPath = raw.parse().map_err(|e| bad_path(format!("invalid path {raw:?}: {e}")))?;

@@ -112,7 +112,6 @@ impl UserRow {
         let mut out = self.resource.0.clone();
         let obj = out.as_object_mut().expect("stored resources are objects");
         obj.insert("id".into(), json!(self.id.to_string()));
-        obj.insert("active".into(), json!(self.active));
         obj.insert(
             "meta".into(),
             json!({
@@ -184,14 +183,22 @@ fn incoming(mut body: Value) -> Result<IncomingUser, ScimError> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(invalid("`externalId` must be a string")),
     };
-    let active = match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("active")).map(|(_, v)| v) {
+    let active_key = obj.keys().find(|k| k.eq_ignore_ascii_case("active")).cloned();
+    let active = match active_key.as_ref().map(|k| &obj[k]) {
         None | Some(Value::Null) => true,
         Some(v) => boolean(v).ok_or_else(|| invalid("`active` must be a boolean"))?,
     };
-    obj.retain(|k, _| !k.eq_ignore_ascii_case("active"));
+    // Stored as a boolean under its canonical name when the IdP set it.
+    if let Some(k) = active_key {
+        let given = obj.remove(&k).unwrap_or(Value::Null);
+        if !given.is_null() {
+            obj.insert("active".into(), Value::Bool(active));
+        }
+    }
     if obj.get("emails").is_some_and(|e| !e.is_array()) {
         return Err(invalid("`emails` must be an array"));
     }
+    super::project::sync_extension_schemas(&mut body);
     let emails = emails(&body);
     Ok(IncomingUser { resource: body, user_name, external_id, active, emails })
 }
@@ -251,10 +258,13 @@ pub async fn get_one(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
     Path((_, id)): Path<(String, String)>,
+    Query(params): Query<ListParams>,
 ) -> Result<Response, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let row = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
-    Ok(with_etag(StatusCode::OK, &row, &base_url(&state, &principal)))
+    let mut body = row.scim(&base_url(&state, &principal));
+    super::project::project(&mut body, params.attributes.as_deref(), params.excluded_attributes.as_deref());
+    Ok(versioned(StatusCode::OK, body, &row.etag()))
 }
 
 pub async fn replace(
@@ -304,12 +314,15 @@ pub async fn delete(
     if state.store.scim_delete_user(&principal, uuid).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_found(&id)) }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct ListParams {
     pub(super) filter: Option<String>,
     #[serde(rename = "startIndex")]
     pub(super) start_index: Option<String>,
     pub(super) count: Option<String>,
+    pub(super) attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    pub(super) excluded_attributes: Option<String>,
 }
 
 pub(super) fn int_param(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
@@ -323,16 +336,26 @@ pub async fn list(
 ) -> Result<Response, ScimError> {
     let (start, count) = paging(&params)?;
     let filter = parse_filter(&params)?;
-    let candidates = match filter.as_ref().and_then(filter::indexed) {
-        Some(lookup) => state.store.scim_users_by(&principal, &lookup).await?,
-        None => state.store.scim_all_users(&principal).await?,
+    let all = matching(&state, &principal, filter.as_ref()).await?;
+    Ok(list_response(all, start, count, &params))
+}
+
+/// Every user of the directory matching `filter`, as SCIM resources.
+pub(super) async fn matching(
+    state: &AppState,
+    principal: &ScimPrincipal,
+    filter: Option<&scim_v2::filter::Filter>,
+) -> Result<Vec<Value>, ScimError> {
+    let candidates = match filter.and_then(filter::indexed) {
+        Some(lookup) => state.store.scim_users_by(principal, &lookup).await?,
+        None => state.store.scim_all_users(principal).await?,
     };
-    let base = base_url(&state, &principal);
-    let matching: Vec<UserRow> = candidates
-        .into_iter()
-        .filter(|row| filter.as_ref().is_none_or(|f| filter::matches(f, &row.scim(&base))))
-        .collect();
-    Ok(list_response(matching.iter().map(|row| row.scim(&base)).collect(), start, count))
+    let base = base_url(state, principal);
+    Ok(candidates
+        .iter()
+        .map(|row| row.scim(&base))
+        .filter(|resource| filter.is_none_or(|f| filter::matches(f, resource)))
+        .collect())
 }
 
 /// `startIndex` (1-based, < 1 means 1) and `count` (clamped to 0..=1000).
@@ -354,10 +377,18 @@ pub(super) fn parse_filter(params: &ListParams) -> Result<Option<scim_v2::filter
     }
 }
 
-/// A ListResponse page of already-filtered resources.
-pub(super) fn list_response(all: Vec<Value>, start: i64, count: i64) -> Response {
+/// A ListResponse page of already-filtered resources, projected.
+pub(super) fn list_response(all: Vec<Value>, start: i64, count: i64, params: &ListParams) -> Response {
     let total = all.len();
-    let page: Vec<Value> = all.into_iter().skip((start - 1) as usize).take(count as usize).collect();
+    let page: Vec<Value> = all
+        .into_iter()
+        .skip((start - 1) as usize)
+        .take(count as usize)
+        .map(|mut r| {
+            super::project::project(&mut r, params.attributes.as_deref(), params.excluded_attributes.as_deref());
+            r
+        })
+        .collect();
     scim_json(json!({
         "schemas": [LIST_SCHEMA],
         "totalResults": total,
@@ -454,6 +485,7 @@ impl Store {
             // Re-provisioning a deprovisioned user restores it.
             let mut user = user;
             user.active = true;
+            user.resource["active"] = Value::Bool(true);
             return self.scim_replace_user(p, existing.id, user).await?.ok_or_else(|| uniqueness(&key));
         }
         let id = Uuid::now_v7();

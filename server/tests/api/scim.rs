@@ -512,6 +512,29 @@ async fn groups_track_membership_with_events(backend: Backend) {
     );
 }
 
+/// The external checker: PyPI `scim2-tester` through `scim2-cli`, written by
+/// others against RFC 7643/7644, run against a live directory.
+async fn scim2_tester_passes_every_check(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Conformance").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "generic").await;
+    let base = dir["scim_base_url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address);
+    let scim2 = crate::helpers::python().with_file_name("scim2");
+    let out = tokio::process::Command::new(&scim2)
+        .args(["--url", &base, "test"])
+        .env("SCIM_CLI_HEADERS", format!("Authorization: Bearer {}", dir["bearer_token"].as_str().unwrap()))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{} (./scripts/test installs scim2-cli): {e}", scim2.display()));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let count = |kind: &str| report.lines().filter(|l| l.starts_with(kind)).count();
+    let (passed, failed) =
+        (count("SUCCESS"), report.lines().filter(|l| l.starts_with("ERROR") || l.starts_with("CRITICAL")).count());
+    println!("scim2-tester ({backend:?}): {passed} checks passed, {failed} failed");
+    assert_eq!(failed, 0, "scim2-tester failures:\n{report}");
+    assert!(passed >= 100, "scim2-tester ran its full suite ({passed} checks):\n{report}");
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -525,6 +548,7 @@ both_backends!(
     users_are_provisioned_found_and_deprovisioned,
     patch_applies_idp_shapes_atomically,
     groups_track_membership_with_events,
+    scim2_tester_passes_every_check,
     bad_scim_bodies_get_rfc_errors_and_change_nothing,
     tokens_are_hashed_rotatable_and_activate_the_directory,
     a_token_opens_only_its_own_directory,

@@ -1,0 +1,80 @@
+//! `POST …/.search` (RFC 7644 §3.4.3): the query of a GET list, in a body.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::ScimError;
+use super::users::{ListParams, invalid, list_response, paging, parse_body, parse_filter};
+use crate::directories::ScimPrincipal;
+use crate::startup::AppState;
+
+const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+/// The SearchRequest body as list parameters.
+fn params(body: &Bytes) -> Result<ListParams, ScimError> {
+    let v = parse_body(body)?;
+    let obj = v.as_object().ok_or_else(|| invalid("the body must be a SearchRequest object"))?;
+    let schemas_ok = obj
+        .get("schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_SCHEMA))));
+    if !schemas_ok {
+        return Err(invalid(format!("`schemas` must be [\"{SEARCH_SCHEMA}\"]")));
+    }
+    let get = |k: &str| obj.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v);
+    let text = |k: &str| -> Result<Option<String>, ScimError> {
+        match get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Array(items)) => Ok(Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))),
+            Some(_) => Err(invalid(format!("`{k}` has the wrong type"))),
+        }
+    };
+    Ok(ListParams {
+        filter: text("filter")?,
+        start_index: text("startIndex")?,
+        count: text("count")?,
+        attributes: text("attributes")?,
+        excluded_attributes: text("excludedAttributes")?,
+    })
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let p = params(&body)?;
+    let (start, count) = paging(&p)?;
+    let all = super::users::matching(&state, &principal, parse_filter(&p)?.as_ref()).await?;
+    Ok(list_response(all, start, count, &p))
+}
+
+pub async fn groups(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let p = params(&body)?;
+    let (start, count) = paging(&p)?;
+    let all = super::groups::matching(&state, &principal, parse_filter(&p)?.as_ref()).await?;
+    Ok(list_response(all, start, count, &p))
+}
+
+/// Searches users and groups together.
+pub async fn root(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ScimPrincipal>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let p = params(&body)?;
+    let (start, count) = paging(&p)?;
+    let filter = parse_filter(&p)?;
+    let mut all = super::users::matching(&state, &principal, filter.as_ref()).await?;
+    all.extend(super::groups::matching(&state, &principal, filter.as_ref()).await?);
+    Ok(list_response(all, start, count, &p))
+}
