@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 
 use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -16,8 +15,8 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::ScimError;
 use super::users::{ListParams, check_if_match, invalid, list_response, paging, parse_body, parse_filter, versioned};
+use super::{ScimBody, ScimError};
 use crate::db::events::{NewEvent, insert_event, kinds};
 use crate::db::{BeginWrite, Store, StoreError, with_pool};
 use crate::directories::ScimPrincipal;
@@ -185,7 +184,7 @@ async fn respond(
 pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let group = incoming(parse_body(&body)?)?;
     let row = state.store.scim_write_group(&principal, None, group).await?.ok_or_else(|| not_found("new"))?;
@@ -240,7 +239,7 @@ pub async fn replace(
     Extension(principal): Extension<ScimPrincipal>,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let current = state.store.scim_get_group(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
@@ -255,7 +254,7 @@ pub async fn patch(
     Extension(principal): Extension<ScimPrincipal>,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let request = parse_body(&body)?;

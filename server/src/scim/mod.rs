@@ -71,6 +71,28 @@ impl From<crate::db::StoreError> for ScimError {
     }
 }
 
+/// Largest SCIM request body (also advertised in ServiceProviderConfig).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A request body; a too-large or unreadable body is a SCIM error.
+pub struct ScimBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ScimBody {
+    type Rejection = ScimError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state).await.map(ScimBody).map_err(|e| {
+            let status = e.status();
+            let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes")
+            } else {
+                e.body_text()
+            };
+            ScimError::new(status, detail)
+        })
+    }
+}
+
 /// A JSON body with the SCIM media type.
 pub fn scim_json(body: serde_json::Value) -> Response {
     let mut response = axum::Json(body).into_response();
@@ -104,6 +126,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/{directory}/{*rest}", axum::routing::any(not_found))
         .route_layer(middleware::from_fn_with_state(state, authenticate))
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 async fn not_found() -> ScimError {
@@ -139,7 +162,7 @@ async fn service_provider_config(State(state): State<AppState>, Path(directory):
     scim_json(json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": { "supported": true },
-        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": MAX_BODY_BYTES },
         "filter": { "supported": true, "maxResults": 1000 },
         "changePassword": { "supported": false },
         "sort": { "supported": false },

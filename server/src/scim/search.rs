@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::ScimError;
 use super::users::{ListParams, invalid, list_response, paging, parse_body, parse_filter};
+use super::{ScimBody, ScimError};
 use crate::directories::ScimPrincipal;
 use crate::startup::AppState;
 
@@ -46,7 +46,7 @@ fn params(body: &Bytes) -> Result<ListParams, ScimError> {
 pub async fn users(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let p = params(&body)?;
     let (start, count) = paging(&p)?;
@@ -57,7 +57,7 @@ pub async fn users(
 pub async fn groups(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let p = params(&body)?;
     let (start, count) = paging(&p)?;
@@ -69,7 +69,7 @@ pub async fn groups(
 pub async fn root(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let p = params(&body)?;
     let (start, count) = paging(&p)?;

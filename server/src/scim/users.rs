@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::filter::{self, Indexed};
-use super::{ScimError, scim_json};
+use super::{ScimBody, ScimError, scim_json};
 use crate::db::events::{NewEvent, insert_event, kinds};
 use crate::db::{BeginWrite, Store, StoreError, with_pool};
 use crate::directories::ScimPrincipal;
@@ -247,7 +247,7 @@ pub(super) fn check_if_match(headers: &HeaderMap, etag: &str) -> Result<(), Scim
 pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let user = incoming(parse_body(&body)?)?;
     let row = state.store.scim_create_user(&principal, user).await?;
@@ -272,7 +272,7 @@ pub async fn replace(
     Extension(principal): Extension<ScimPrincipal>,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let current = state.store.scim_get_user(&principal, uuid).await?.ok_or_else(|| not_found(&id))?;
@@ -288,7 +288,7 @@ pub async fn patch(
     Extension(principal): Extension<ScimPrincipal>,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     let request = parse_body(&body)?;

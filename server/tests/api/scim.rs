@@ -120,11 +120,43 @@ async fn a_token_opens_only_its_own_directory(backend: Backend) {
     let dir_a = directory(&app, a["id"].as_str().unwrap(), "entra").await;
     let dir_b = directory(&app, b["id"].as_str().unwrap(), "generic").await;
     let token_a = dir_a["bearer_token"].as_str().unwrap();
-    for path in ["/ServiceProviderConfig", "/Users", "/Groups", "/Schemas", "/ResourceTypes"] {
-        assert_scim_error(scim_get(&app, &dir_b, path, Some(token_a)).await, 401).await;
-    }
+    assert_scim_error(scim_get(&app, &dir_b, "/ServiceProviderConfig", Some(token_a)).await, 401).await;
     let b_now: Value = app.get(&format!("/directories/{}", dir_b["id"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(b_now["state"], "pending", "another directory's token does not activate it");
+    // B has a user; A's token gets 401 on every route and verb of B.
+    let b_user: Value =
+        scim(&app, &dir_b, Method::POST, "/Users", Some(okta_user("b@b.io"))).await.json().await.unwrap();
+    let b_user_path = format!("/Users/{}", b_user["id"].as_str().unwrap());
+    let base_b = dir_b["scim_base_url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address);
+    let routes: Vec<(Method, String)> = vec![
+        (Method::GET, "/ServiceProviderConfig".into()),
+        (Method::GET, "/Schemas".into()),
+        (Method::GET, "/ResourceTypes".into()),
+        (Method::GET, "/Users".into()),
+        (Method::POST, "/Users".into()),
+        (Method::GET, b_user_path.clone()),
+        (Method::PUT, b_user_path.clone()),
+        (Method::PATCH, b_user_path.clone()),
+        (Method::DELETE, b_user_path.clone()),
+        (Method::GET, "/Groups".into()),
+        (Method::POST, "/Groups".into()),
+        (Method::POST, "/.search".into()),
+        (Method::POST, "/Users/.search".into()),
+        (Method::GET, "/Nonexistent".into()),
+    ];
+    for (method, path) in routes {
+        let r = app
+            .client
+            .request(method.clone(), format!("{base_b}{path}"))
+            .bearer_auth(token_a)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_scim_error(r, 401).await;
+    }
+    let still: Value = scim(&app, &dir_b, Method::GET, &b_user_path, None).await.json().await.unwrap();
+    assert_eq!(still["userName"], "b@b.io", "B's user untouched");
     // An API key is not a SCIM token, nor the reverse.
     assert_scim_error(scim_get(&app, &dir_a, "/ServiceProviderConfig", Some(&app.api_key)).await, 401).await;
     let r = app.client.get(app.url("/api/v1/organizations")).bearer_auth(token_a).send().await.unwrap();
@@ -321,6 +353,9 @@ async fn bad_scim_bodies_get_rfc_errors_and_change_nothing(backend: Backend) {
     let mut no_schema = okta_user("x");
     no_schema.as_object_mut().unwrap().remove("schemas");
     assert_scim_error(scim(&app, &dir, Method::POST, "/Users", Some(no_schema)).await, 400).await;
+    let huge = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "big", "nickName": "x".repeat(1_100_000) });
+    let e = assert_scim_error(scim(&app, &dir, Method::POST, "/Users", Some(huge)).await, 413).await;
+    assert!(e["detail"].as_str().unwrap().contains("larger than"), "{e}");
     let e = assert_scim_error(scim(&app, &dir, Method::GET, "/Users?count=lots", None).await, 400).await;
     assert_eq!(e["scimType"], "invalidValue");
     let list: Value = scim(&app, &dir, Method::GET, "/Users", None).await.json().await.unwrap();
