@@ -19,6 +19,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/organizations/{id}/directories", get(list).post(create))
         .route("/directories/{id}", get(show).delete(remove))
         .route("/directories/{id}/rotate-token", post(rotate))
+        .route("/directories/{id}/users", get(users))
+        .route("/directories/{id}/groups", get(groups))
 }
 
 /// A directory with where the IdP should send SCIM requests.
@@ -129,4 +131,84 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     } else {
         Err(ApiError::NotFound(format!("directory {id} not found")))
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserParams {
+    after: Option<String>,
+    limit: Option<i64>,
+    email: Option<String>,
+    username: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Page<T> {
+    object: &'static str,
+    data: Vec<T>,
+    list_metadata: PageMeta,
+}
+
+#[derive(Serialize)]
+struct PageMeta {
+    /// Pass as `after` for the next page; `null` on the last one.
+    after: Option<Uuid>,
+}
+
+fn page_params(after: Option<&str>, limit: Option<i64>) -> Result<(Option<Uuid>, i64), ApiError> {
+    let after = after
+        .map(|a| Uuid::try_parse(a).map_err(|_| ApiError::invalid("after", "must be an id from list_metadata.after")))
+        .transpose()?;
+    let limit = limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+    }
+    Ok((after, limit))
+}
+
+async fn directory_for(state: &AppState, id: &str) -> Result<Uuid, ApiError> {
+    let uuid = parse_id(id, "directory")?;
+    state.store.get_directory(uuid).await?.ok_or_else(|| ApiError::NotFound(format!("directory {id} not found")))?;
+    Ok(uuid)
+}
+
+/// `GET /directories/{id}/users`: normalized users with their groups.
+async fn users(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    super::ApiQuery(p): super::ApiQuery<UserParams>,
+) -> Result<Json<Page<crate::scim::users::NormalizedUser>>, ApiError> {
+    let directory = directory_for(&state, &id).await?;
+    let (after, limit) = page_params(p.after.as_deref(), p.limit)?;
+    let active = match p.state.as_deref() {
+        None => None,
+        Some("active") => Some(true),
+        Some("inactive") => Some(false),
+        Some(_) => return Err(ApiError::invalid("state", "must be active or inactive")),
+    };
+    let query = crate::scim::users::UserQuery { after, limit, email: p.email, username: p.username, active };
+    let (data, more) = state.store.directory_users(directory, &query).await?;
+    let after = more.then(|| data.last().map(|u| u.id)).flatten();
+    Ok(Json(Page { object: "list", data, list_metadata: PageMeta { after } }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupParams {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /directories/{id}/groups`.
+async fn groups(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    super::ApiQuery(p): super::ApiQuery<GroupParams>,
+) -> Result<Json<Page<crate::scim::groups::NormalizedGroup>>, ApiError> {
+    let directory = directory_for(&state, &id).await?;
+    let (after, limit) = page_params(p.after.as_deref(), p.limit)?;
+    let (data, more) = state.store.directory_groups(directory, after, limit).await?;
+    let after = more.then(|| data.last().map(|g| g.id)).flatten();
+    Ok(Json(Page { object: "list", data, list_metadata: PageMeta { after } }))
 }

@@ -45,15 +45,15 @@ struct MemberRow {
     user_name: String,
 }
 
-/// The group the vendor's app sees in events.
+/// The group the vendor's app sees in events and the API.
 #[derive(Debug, Serialize)]
-struct NormalizedGroup {
-    id: Uuid,
-    directory_id: Uuid,
-    organization_id: Uuid,
-    idp_id: Option<String>,
-    name: String,
-    raw_attributes: Value,
+pub struct NormalizedGroup {
+    pub id: Uuid,
+    pub directory_id: Uuid,
+    pub organization_id: Uuid,
+    pub idp_id: Option<String>,
+    pub name: String,
+    pub raw_attributes: Value,
 }
 
 impl GroupRow {
@@ -292,6 +292,27 @@ struct Membership<'a> {
 }
 
 impl Store {
+    /// The vendor's view of a directory's groups, oldest first; `(page, has_more)`.
+    pub async fn directory_groups(
+        &self,
+        directory: Uuid,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<NormalizedGroup>, bool), StoreError> {
+        let rows: Vec<GroupRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_groups WHERE directory_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            )))
+            .bind(directory)
+            .bind(after.unwrap_or(Uuid::nil()))
+            .bind(limit + 1)
+            .fetch_all(pool)
+            .await?
+        });
+        let has_more = rows.len() as i64 > limit;
+        Ok((rows.iter().take(limit as usize).map(GroupRow::normalized).collect(), has_more))
+    }
+
     async fn scim_get_group(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<GroupRow>, StoreError> {
         with_pool!(self, |pool| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -54,7 +54,31 @@ pub struct NormalizedUser {
     pub username: String,
     /// `active` or `inactive`.
     pub state: &'static str,
+    /// Groups the user belongs to (filled by the vendor API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupRef>>,
     pub raw_attributes: Value,
+}
+
+/// A group as listed on a user.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct GroupRef {
+    #[serde(skip)]
+    pub user_id: Uuid,
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// Filters of the vendor's user listing.
+#[derive(Debug, Default)]
+pub struct UserQuery {
+    pub after: Option<Uuid>,
+    pub limit: i64,
+    /// Exact, case-insensitive.
+    pub email: Option<String>,
+    /// Exact, case-insensitive.
+    pub username: Option<String>,
+    pub active: Option<bool>,
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -98,6 +122,7 @@ impl UserRow {
             last_name: str_at(r, &["name", "familyName"]).map(str::to_owned),
             username: str_at(r, &["userName"]).unwrap_or_default().to_owned(),
             state: if self.active { "active" } else { "inactive" },
+            groups: None,
             raw_attributes: r.clone(),
         }
     }
@@ -432,6 +457,65 @@ fn change_event(before: Option<&UserRow>, after: &UserRow) -> NewEvent {
 }
 
 impl Store {
+    /// The vendor's view of a directory's users, oldest first, with their
+    /// groups; `(page, has_more)`.
+    pub async fn directory_users(
+        &self,
+        directory: Uuid,
+        q: &UserQuery,
+    ) -> Result<(Vec<NormalizedUser>, bool), StoreError> {
+        let after = q.after.unwrap_or(Uuid::nil());
+        let email = q.email.as_deref().map(str::to_lowercase);
+        let username = q.username.as_deref().map(str::to_lowercase);
+        let rows: Vec<UserRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                r#"
+                SELECT {COLUMNS} FROM directory_users
+                WHERE directory_id = $1 AND id > $2
+                  AND ($3 IS NULL OR id IN (SELECT user_id FROM directory_user_emails WHERE directory_id = $1 AND email_key = $3))
+                  AND ($4 IS NULL OR user_name_key = $4)
+                  AND ($5 IS NULL OR active = $5)
+                ORDER BY id LIMIT $6
+                "#
+            )))
+            .bind(directory)
+            .bind(after)
+            .bind(email.as_deref())
+            .bind(username.as_deref())
+            .bind(q.active)
+            .bind(q.limit + 1)
+            .fetch_all(pool)
+            .await?
+        });
+        let has_more = rows.len() as i64 > q.limit;
+        let rows: Vec<UserRow> = rows.into_iter().take(q.limit as usize).collect();
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else { return Ok((Vec::new(), false)) };
+        let memberships: Vec<GroupRef> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                r#"
+                SELECT m.user_id, g.id, g.display_name AS name FROM directory_group_members m
+                JOIN directory_groups g ON g.id = m.group_id
+                WHERE m.directory_id = $1 AND m.user_id >= $2 AND m.user_id <= $3
+                ORDER BY g.display_name
+                "#,
+            )
+            .bind(directory)
+            .bind(first.id)
+            .bind(last.id)
+            .fetch_all(pool)
+            .await?
+        });
+        let users = rows
+            .iter()
+            .map(|row| {
+                let mut user = row.normalized();
+                user.groups = Some(memberships.iter().filter(|m| m.user_id == row.id).cloned().collect());
+                user
+            })
+            .collect();
+        Ok((users, has_more))
+    }
+
     pub(super) async fn scim_get_user(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<UserRow>, StoreError> {
         with_pool!(self, |pool| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -517,6 +517,30 @@ async fn groups_track_membership_with_events(backend: Backend) {
     .await;
     assert_scim_error(r, 400).await;
 
+    // The vendor sees normalized users with their groups, filtered and paged.
+    let dir_id = dir["id"].as_str().unwrap();
+    let users: Value = app.get(&format!("/directories/{dir_id}/users?limit=2")).await.json().await.unwrap();
+    assert_eq!(users["data"].as_array().unwrap().len(), 2);
+    let next = users["list_metadata"]["after"].as_str().unwrap();
+    let rest: Value = app.get(&format!("/directories/{dir_id}/users?limit=2&after={next}")).await.json().await.unwrap();
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+    assert!(rest["list_metadata"]["after"].is_null());
+    assert_eq!(rest["data"][0]["username"], "cid@a.io");
+    assert_eq!(rest["data"][0]["groups"], json!([{ "id": g["id"], "name": "Eng" }]));
+    assert_eq!(rest["data"][0]["email"], "bjensen@example.com", "primary email first");
+    assert_eq!(rest["data"][0]["state"], "active");
+    let by_name: Value = app.get(&format!("/directories/{dir_id}/users?username=ANN@a.io")).await.json().await.unwrap();
+    assert_eq!(by_name["data"].as_array().unwrap().len(), 1);
+    assert_eq!(by_name["data"][0]["groups"], json!([]));
+    let inactive: Value = app.get(&format!("/directories/{dir_id}/users?state=inactive")).await.json().await.unwrap();
+    assert_eq!(inactive["data"], json!([]));
+    let by_email: Value =
+        app.get(&format!("/directories/{dir_id}/users?email=BABS@home.example")).await.json().await.unwrap();
+    assert_eq!(by_email["data"].as_array().unwrap().len(), 3, "every test user shares that home email");
+    assert_problem(app.get(&format!("/directories/{dir_id}/users?state=gone")).await, 422).await;
+    let groups_page: Value = app.get(&format!("/directories/{dir_id}/groups")).await.json().await.unwrap();
+    assert_eq!(groups_page["data"][0]["name"], "Eng");
+
     assert_eq!(scim(&app, &dir, Method::DELETE, &path, None).await.status(), 204);
     assert_scim_error(scim(&app, &dir, Method::GET, &path, None).await, 404).await;
 

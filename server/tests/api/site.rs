@@ -79,6 +79,8 @@ async fn openapi_document_describes_the_api(backend: Backend) {
         ("/organizations/{id}/directories", &["get", "post"][..]),
         ("/directories/{id}", &["get", "delete"][..]),
         ("/directories/{id}/rotate-token", &["post"][..]),
+        ("/directories/{id}/users", &["get"][..]),
+        ("/directories/{id}/groups", &["get"][..]),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
