@@ -19,6 +19,9 @@ use portico_server::orgs::{NewOrganization, OrgName};
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
+mod common;
+use common::{fresh_url, pct};
+
 #[derive(Default)]
 struct Receiver {
     arrivals: Vec<(String, Instant)>,
@@ -42,26 +45,6 @@ async fn start_receiver() -> (String, Arc<Mutex<Receiver>>) {
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, state)
-}
-
-async fn fresh_url(postgres: bool) -> (String, Option<tempfile::TempDir>) {
-    if postgres {
-        use sqlx::Connection;
-        let admin = std::env::var("PORTICO_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://portico:portico@127.0.0.1:5432/postgres".into());
-        let mut c = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL for the benchmark");
-        let name = format!("portico_test_bench_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut c).await.unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        (format!("{base}/{name}"), None)
-    } else {
-        let dir = tempfile::tempdir().unwrap();
-        (format!("sqlite://{}", dir.path().join("bench.db").display()), Some(dir))
-    }
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
 }
 
 async fn bench(postgres: bool, latency_events: usize, throughput_events: usize) {
