@@ -48,9 +48,15 @@ const COLUMNS: &str = "id, organization_id, name, provider, state, created_at, u
 #[derive(sqlx::FromRow)]
 struct TokenRow {
     id: Uuid,
+    organization_id: Uuid,
     token_hash: Vec<u8>,
     state: String,
+    last_request_at: Option<OffsetDateTime>,
 }
+
+/// How stale `last_request_at` may get before a request refreshes it: keeps
+/// every SCIM request from also being a write.
+const LAST_REQUEST_GRANULARITY: time::Duration = time::Duration::minutes(1);
 
 /// What an authenticated SCIM request may act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +191,9 @@ impl Store {
     ) -> Result<Option<ScimPrincipal>, StoreError> {
         let Some(lookup) = secrets::lookup_of(SCIM_TOKEN_PREFIX, presented) else { return Ok(None) };
         let row: Option<TokenRow> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT id, token_hash, state FROM directories WHERE token_lookup = $1")
+            sqlx::query_as(
+                "SELECT id, organization_id, token_hash, state, last_request_at FROM directories WHERE token_lookup = $1",
+            )
                 .bind(lookup)
                 .fetch_optional(pool)
                 .await?
@@ -195,6 +203,10 @@ impl Store {
             return Ok(None);
         }
         let now = OffsetDateTime::now_utc();
+        let fresh = row.last_request_at.is_some_and(|t| now - t < LAST_REQUEST_GRANULARITY);
+        if row.state == "active" && fresh {
+            return Ok(Some(ScimPrincipal { directory_id, organization_id: row.organization_id }));
+        }
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let dir: Option<Directory> =

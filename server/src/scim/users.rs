@@ -541,20 +541,28 @@ impl Store {
 
     async fn scim_users_by(&self, p: &ScimPrincipal, lookup: &Indexed) -> Result<Vec<UserRow>, StoreError> {
         let (sql, key) = match lookup {
-            Indexed::UserName(k) => ("user_name_key = $2", k),
-            Indexed::ExternalId(k) => ("external_id = $2", k),
+            Indexed::UserName(k) => {
+                (format!("SELECT {COLUMNS} FROM directory_users WHERE directory_id = $1 AND user_name_key = $2"), k)
+            }
+            Indexed::ExternalId(k) => (
+                format!(
+                    "SELECT {COLUMNS} FROM directory_users WHERE directory_id = $1 AND external_id = $2 ORDER BY id"
+                ),
+                k,
+            ),
+            // Driven from the email index, so no engine scans the directory.
             Indexed::Email(k) => {
-                ("id IN (SELECT user_id FROM directory_user_emails WHERE directory_id = $1 AND email_key = $2)", k)
+                let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+                let sql = format!(
+                    "SELECT {} FROM directory_user_emails e JOIN directory_users u ON u.id = e.user_id \
+                     WHERE e.directory_id = $1 AND e.email_key = $2 ORDER BY u.id",
+                    columns.join(", ")
+                );
+                (sql, k)
             }
         };
         with_pool!(self, |pool| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM directory_users WHERE directory_id = $1 AND {sql} ORDER BY id"
-            )))
-            .bind(p.directory_id)
-            .bind(key)
-            .fetch_all(pool)
-            .await?)
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(p.directory_id).bind(key).fetch_all(pool).await?)
         })
     }
 
