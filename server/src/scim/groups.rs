@@ -314,26 +314,11 @@ impl Store {
     }
 
     async fn scim_get_group(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<GroupRow>, StoreError> {
-        with_pool!(self, |pool| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM directory_groups WHERE id = $1 AND directory_id = $2"
-            )))
-            .bind(id)
-            .bind(p.directory_id)
-            .fetch_optional(pool)
-            .await?)
-        })
+        self.resource_by_id("directory_groups", COLUMNS, id, p.directory_id).await
     }
 
     async fn scim_all_groups(&self, p: &ScimPrincipal) -> Result<Vec<GroupRow>, StoreError> {
-        with_pool!(self, |pool| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM directory_groups WHERE directory_id = $1 ORDER BY id"
-            )))
-            .bind(p.directory_id)
-            .fetch_all(pool)
-            .await?)
-        })
+        self.resources_of("directory_groups", COLUMNS, p.directory_id).await
     }
 
     async fn group_members(&self, group: Uuid) -> Result<Vec<MemberRow>, StoreError> {

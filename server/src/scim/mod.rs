@@ -93,6 +93,44 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ScimBody {
     }
 }
 
+impl crate::db::Store {
+    /// Resource `id` of `directory` from `table` (`directory_users`,
+    /// `directory_groups`) as `T`.
+    pub(super) async fn resource_by_id<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        id: Uuid,
+        directory: Uuid,
+    ) -> Result<Option<T>, crate::db::StoreError>
+    where
+        T: Send + Unpin,
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1 AND directory_id = $2");
+        crate::db::with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).bind(directory).fetch_optional(pool).await?)
+        })
+    }
+
+    /// Every resource of `directory` in `table`, oldest first.
+    pub(super) async fn resources_of<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        directory: Uuid,
+    ) -> Result<Vec<T>, crate::db::StoreError>
+    where
+        T: Send + Unpin,
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let sql = format!("SELECT {columns} FROM {table} WHERE directory_id = $1 ORDER BY id");
+        crate::db::with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(directory).fetch_all(pool).await?)
+        })
+    }
+}
+
 /// A JSON body with the SCIM media type.
 pub fn scim_json(body: serde_json::Value) -> Response {
     let mut response = axum::Json(body).into_response();

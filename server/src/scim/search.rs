@@ -1,7 +1,6 @@
 //! `POST …/.search` (RFC 7644 §3.4.3): the query of a GET list, in a body.
 
 use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::Value;
@@ -14,7 +13,7 @@ use crate::startup::AppState;
 const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 /// The SearchRequest body as list parameters.
-fn params(body: &Bytes) -> Result<ListParams, ScimError> {
+fn params(body: &[u8]) -> Result<ListParams, ScimError> {
     let v = parse_body(body)?;
     let obj = v.as_object().ok_or_else(|| invalid("the body must be a SearchRequest object"))?;
     let schemas_ok = obj
@@ -43,15 +42,33 @@ fn params(body: &Bytes) -> Result<ListParams, ScimError> {
     })
 }
 
+/// Which resources a search covers.
+#[derive(Clone, Copy)]
+struct Scope {
+    users: bool,
+    groups: bool,
+}
+
+async fn search(state: &AppState, principal: &ScimPrincipal, body: &[u8], scope: Scope) -> Result<Response, ScimError> {
+    let p = params(body)?;
+    let (start, count) = paging(&p)?;
+    let filter = parse_filter(&p)?;
+    let mut all = Vec::new();
+    if scope.users {
+        all.extend(super::users::matching(state, principal, filter.as_ref()).await?);
+    }
+    if scope.groups {
+        all.extend(super::groups::matching(state, principal, filter.as_ref()).await?);
+    }
+    Ok(list_response(all, start, count, &p))
+}
+
 pub async fn users(
     State(state): State<AppState>,
     Extension(principal): Extension<ScimPrincipal>,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let p = params(&body)?;
-    let (start, count) = paging(&p)?;
-    let all = super::users::matching(&state, &principal, parse_filter(&p)?.as_ref()).await?;
-    Ok(list_response(all, start, count, &p))
+    search(&state, &principal, &body, Scope { users: true, groups: false }).await
 }
 
 pub async fn groups(
@@ -59,10 +76,7 @@ pub async fn groups(
     Extension(principal): Extension<ScimPrincipal>,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let p = params(&body)?;
-    let (start, count) = paging(&p)?;
-    let all = super::groups::matching(&state, &principal, parse_filter(&p)?.as_ref()).await?;
-    Ok(list_response(all, start, count, &p))
+    search(&state, &principal, &body, Scope { users: false, groups: true }).await
 }
 
 /// Searches users and groups together.
@@ -71,10 +85,5 @@ pub async fn root(
     Extension(principal): Extension<ScimPrincipal>,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let p = params(&body)?;
-    let (start, count) = paging(&p)?;
-    let filter = parse_filter(&p)?;
-    let mut all = super::users::matching(&state, &principal, filter.as_ref()).await?;
-    all.extend(super::groups::matching(&state, &principal, filter.as_ref()).await?);
-    Ok(list_response(all, start, count, &p))
+    search(&state, &principal, &body, Scope { users: true, groups: true }).await
 }

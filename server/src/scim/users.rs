@@ -4,7 +4,6 @@
 //! (`active: false`), which restores it; `active: false` deprovisions.
 
 use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -164,7 +163,7 @@ pub(super) fn invalid(detail: impl Into<String>) -> ScimError {
     ScimError { status: StatusCode::BAD_REQUEST, scim_type: Some("invalidValue"), detail: detail.into() }
 }
 
-pub(super) fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
+pub(super) fn parse_body(body: &[u8]) -> Result<Value, ScimError> {
     serde_json::from_slice(body).map_err(|e| ScimError {
         status: StatusCode::BAD_REQUEST,
         scim_type: Some("invalidSyntax"),
@@ -517,26 +516,11 @@ impl Store {
     }
 
     pub(super) async fn scim_get_user(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<UserRow>, StoreError> {
-        with_pool!(self, |pool| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM directory_users WHERE id = $1 AND directory_id = $2"
-            )))
-            .bind(id)
-            .bind(p.directory_id)
-            .fetch_optional(pool)
-            .await?)
-        })
+        self.resource_by_id("directory_users", COLUMNS, id, p.directory_id).await
     }
 
     async fn scim_all_users(&self, p: &ScimPrincipal) -> Result<Vec<UserRow>, StoreError> {
-        with_pool!(self, |pool| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM directory_users WHERE directory_id = $1 ORDER BY id"
-            )))
-            .bind(p.directory_id)
-            .fetch_all(pool)
-            .await?)
-        })
+        self.resources_of("directory_users", COLUMNS, p.directory_id).await
     }
 
     async fn scim_users_by(&self, p: &ScimPrincipal, lookup: &Indexed) -> Result<Vec<UserRow>, StoreError> {
