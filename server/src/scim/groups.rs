@@ -58,7 +58,7 @@ pub struct NormalizedGroup {
 
 impl GroupRow {
     fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
+        super::etag(self.version)
     }
 
     fn normalized(&self) -> NormalizedGroup {
@@ -73,7 +73,6 @@ impl GroupRow {
     }
 
     fn scim(&self, base: &str, members: &[MemberRow]) -> Value {
-        let rfc3339 = &time::format_description::well_known::Rfc3339;
         let mut out = self.resource.0.clone();
         let obj = out.as_object_mut().expect("stored resources are objects");
         obj.insert("id".into(), json!(self.id.to_string()));
@@ -92,16 +91,8 @@ impl GroupRow {
         if !all.is_empty() {
             obj.insert("members".into(), Value::Array(all));
         }
-        obj.insert(
-            "meta".into(),
-            json!({
-                "resourceType": "Group",
-                "created": self.created_at.format(rfc3339).unwrap_or_default(),
-                "lastModified": self.updated_at.format(rfc3339).unwrap_or_default(),
-                "location": format!("{base}/Groups/{}", self.id),
-                "version": self.etag(),
-            }),
-        );
+        let location = format!("{base}/Groups/{}", self.id);
+        obj.insert("meta".into(), super::meta("Group", location, self.created_at, self.updated_at, self.version));
         out
     }
 }
@@ -116,11 +107,7 @@ struct IncomingGroup {
 
 fn incoming(mut body: Value) -> Result<IncomingGroup, ScimError> {
     let obj = body.as_object_mut().ok_or_else(|| invalid("the body must be a JSON object"))?;
-    let schemas_ok = obj
-        .get("schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(GROUP_SCHEMA))));
-    if !schemas_ok {
+    if !super::lists_schema(obj, GROUP_SCHEMA) {
         return Err(invalid(format!("`schemas` must include {GROUP_SCHEMA}")));
     }
     let display_name = obj

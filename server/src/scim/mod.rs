@@ -131,6 +131,36 @@ impl crate::db::Store {
     }
 }
 
+/// Does the object's `schemas` array list `urn` (case-insensitive)?
+pub(super) fn lists_schema(obj: &serde_json::Map<String, serde_json::Value>, urn: &str) -> bool {
+    obj.get("schemas")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(urn))))
+}
+
+/// The weak ETag of a resource version.
+pub(super) fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The `meta` object of a stored resource.
+pub(super) fn meta(
+    kind: &str,
+    location: String,
+    created: time::OffsetDateTime,
+    updated: time::OffsetDateTime,
+    version: i64,
+) -> serde_json::Value {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    json!({
+        "resourceType": kind,
+        "created": created.format(rfc3339).unwrap_or_default(),
+        "lastModified": updated.format(rfc3339).unwrap_or_default(),
+        "location": location,
+        "version": etag(version),
+    })
+}
+
 /// A JSON body with the SCIM media type.
 pub fn scim_json(body: serde_json::Value) -> Response {
     let mut response = axum::Json(body).into_response();

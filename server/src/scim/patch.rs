@@ -31,11 +31,7 @@ fn bad_path(detail: impl Into<String>) -> ScimError {
 
 /// Applies the PatchOp `request` to `resource` (a SCIM resource object).
 pub fn apply(resource: &mut Value, request: &Value) -> Result<(), ScimError> {
-    let schemas_ok = request
-        .get("schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(PATCH_SCHEMA))));
-    if !schemas_ok {
+    if !request.as_object().is_some_and(|o| super::lists_schema(o, PATCH_SCHEMA)) {
         return Err(bad(format!("`schemas` must be [\"{PATCH_SCHEMA}\"]")));
     }
     let ops = request

@@ -16,11 +16,7 @@ const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest
 fn params(body: &[u8]) -> Result<ListParams, ScimError> {
     let v = parse_body(body)?;
     let obj = v.as_object().ok_or_else(|| invalid("the body must be a SearchRequest object"))?;
-    let schemas_ok = obj
-        .get("schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_SCHEMA))));
-    if !schemas_ok {
+    if !super::lists_schema(obj, SEARCH_SCHEMA) {
         return Err(invalid(format!("`schemas` must be [\"{SEARCH_SCHEMA}\"]")));
     }
     let get = |k: &str| obj.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v);

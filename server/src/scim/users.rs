@@ -127,25 +127,16 @@ impl UserRow {
     }
 
     fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
+        super::etag(self.version)
     }
 
     /// The SCIM representation.
     fn scim(&self, base: &str) -> Value {
-        let rfc3339 = &time::format_description::well_known::Rfc3339;
         let mut out = self.resource.0.clone();
         let obj = out.as_object_mut().expect("stored resources are objects");
         obj.insert("id".into(), json!(self.id.to_string()));
-        obj.insert(
-            "meta".into(),
-            json!({
-                "resourceType": "User",
-                "created": self.created_at.format(rfc3339).unwrap_or_default(),
-                "lastModified": self.updated_at.format(rfc3339).unwrap_or_default(),
-                "location": format!("{base}/Users/{}", self.id),
-                "version": self.etag(),
-            }),
-        );
+        let location = format!("{base}/Users/{}", self.id);
+        obj.insert("meta".into(), super::meta("User", location, self.created_at, self.updated_at, self.version));
         out
     }
 }
@@ -183,11 +174,7 @@ fn boolean(v: &Value) -> Option<bool> {
 
 fn incoming(mut body: Value) -> Result<IncomingUser, ScimError> {
     let obj = body.as_object_mut().ok_or_else(|| invalid("the body must be a JSON object"))?;
-    let schemas_ok = obj
-        .get("schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(USER_SCHEMA))));
-    if !schemas_ok {
+    if !super::lists_schema(obj, USER_SCHEMA) {
         return Err(invalid(format!("`schemas` must include {USER_SCHEMA}")));
     }
     // Server-assigned attributes are ignored on input (RFC 7643 §3.1).
