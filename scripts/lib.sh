@@ -62,6 +62,8 @@ ensure_rust() {
 
 ensure_build_tools() {
   ensure_apt build-essential pkg-config ca-certificates curl git
+  # samael (SAML) links libxml2 and libxmlsec1 (OpenSSL backend); bindgen needs libclang.
+  ensure_apt libclang-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev
   ensure_cmd node nodejs
   ensure_cmd npm npm
   ensure_rust

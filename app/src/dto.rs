@@ -148,3 +148,51 @@ pub struct PortalDirectory {
     /// Only right after creation or rotation.
     pub bearer_token: Option<String>,
 }
+
+/// What a directory's IdP has provisioned and asked lately: the portal's
+/// troubleshooting view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalDirectoryActivity {
+    /// Newest successful SCIM request (RFC 3339).
+    pub last_sync_at: Option<String>,
+    pub user_count: i64,
+    pub active_user_count: i64,
+    /// The first users by user name.
+    pub users: Vec<PortalDirectoryUser>,
+    pub group_count: i64,
+    /// The first groups by name.
+    pub groups: Vec<PortalDirectoryGroup>,
+    /// Newest first.
+    pub requests: Vec<PortalScimRequest>,
+}
+
+/// A provisioned user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalDirectoryUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// `active` or `inactive`.
+    pub state: String,
+}
+
+/// A provisioned group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalDirectoryGroup {
+    pub name: String,
+    pub members: i64,
+}
+
+/// One SCIM request of the directory's IdP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalScimRequest {
+    /// RFC 3339.
+    pub at: String,
+    pub method: String,
+    /// Relative to the SCIM base URL, with the query.
+    pub path: String,
+    pub status: u16,
+    pub latency_ms: String,
+    /// The SCIM error detail of a failed request.
+    pub detail: Option<String>,
+}

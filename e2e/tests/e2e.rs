@@ -395,6 +395,30 @@ async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // It provisions a user and a group, and sends one bad request.
+    let scim = |method: reqwest::Method, path: &str| {
+        reqwest::Client::new()
+            .request(method, format!("{scim_base}{path}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+    };
+    let user = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ada@piedpiper.example",
+        "name": { "givenName": "Ada", "familyName": "Lovelace" },
+        "emails": [{ "value": "ada@piedpiper.example", "primary": true }],
+        "active": true
+    });
+    let created: serde_json::Value =
+        scim(reqwest::Method::POST, "/Users").body(user.to_string()).send().await.unwrap().json().await.unwrap();
+    let group = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Engineering",
+        "members": [{ "value": created["id"] }]
+    });
+    assert_eq!(scim(reqwest::Method::POST, "/Groups").body(group.to_string()).send().await.unwrap().status(), 201);
+    let bad = scim(reqwest::Method::GET, "/Users?filter=userName%20zz%20%22x%22").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
 
     // After a reload: active, and the token is not shown again.
     page.reload(None).await.unwrap();
@@ -403,6 +427,28 @@ async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
         .expect("the directory shows as active");
     assert_eq!(page.locator(".fresh-token").count().await.unwrap(), 0);
     assert!(!page.content().await.unwrap().contains(&token), "the token is never shown twice");
+
+    // The directory page shows what the IdP did: users, groups, last sync and
+    // the request log with the failed request's reason (the log is written in
+    // batches: refresh until it is there).
+    card.locator("tr[data-user='ada@piedpiper.example']").wait_for(None).await.expect("the user is listed");
+    let user_row = card.locator("tr[data-user='ada@piedpiper.example']").inner_text().await.unwrap();
+    assert!(user_row.contains("Ada Lovelace") && user_row.contains("active"), "{user_row}");
+    let group_row = card.locator("tr[data-group='Engineering']").inner_text().await.unwrap();
+    assert!(group_row.contains('1'), "one member: {group_row}");
+    for _ in 0..20 {
+        if card.locator("tr.request.client-error").count().await.unwrap() > 0 {
+            break;
+        }
+        card.locator("button.refresh").click(None).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let failed = card.locator("tr.request.client-error").first().inner_text().await.unwrap();
+    assert!(failed.contains("GET /Users?filter=") && failed.contains("400"), "{failed}");
+    let requests = card.locator("table.requests").inner_text().await.unwrap();
+    assert!(requests.contains("POST /Users") && requests.contains("POST /Groups"), "{requests}");
+    let last_sync = card.locator("[data-testid=last-sync]").inner_text().await.unwrap();
+    assert!(last_sync.starts_with("Last sync: "), "{last_sync}");
     page.screenshot_to_file(&output_dir().join("directory-active.png"), None).await.unwrap();
     browser.close().await.unwrap();
 }

@@ -37,6 +37,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Domain verification by DNS TXT.
     pub domains: DomainSettings,
+    /// The vendor login API.
+    pub sso: SsoSettings,
     /// Base64 of 32 random bytes (`openssl rand -base64 32`): encrypts
     /// secrets at rest. Required with PostgreSQL (every replica needs the same
     /// key); with SQLite a key file beside the database is created if unset.
@@ -80,6 +82,16 @@ impl Default for WebhookSettings {
             poll_ms: 1_000,
         }
     }
+}
+
+/// The vendor login API (`/sso/authorize`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoSettings {
+    /// Where `/sso/authorize` may send users back, exact match
+    /// (`https://app.example.com/sso/callback`). The first one also receives
+    /// IdP-initiated sign-ins.
+    pub redirect_uris: Vec<String>,
 }
 
 /// Domain verification by DNS TXT.
@@ -244,6 +256,7 @@ impl Default for Settings {
             smtp: SmtpSettings::default(),
             webhooks: WebhookSettings::default(),
             domains: DomainSettings::default(),
+            sso: SsoSettings::default(),
             encryption_key: None,
         }
     }
@@ -309,6 +322,14 @@ impl Settings {
             bail!(
                 "invalid configuration: domains.txt_label must be one DNS label like _portico-verification, got {label:?}"
             );
+        }
+        for uri in &self.sso.redirect_uris {
+            match url::Url::parse(uri) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") && u.fragment().is_none() => {}
+                _ => bail!(
+                    "invalid configuration: sso.redirect_uris entries must be absolute http(s) URLs without a fragment, got {uri:?}"
+                ),
+            }
         }
         for origin in &self.portal.embed_origins {
             if !is_origin(origin) {

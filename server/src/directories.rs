@@ -65,7 +65,45 @@ pub struct ScimPrincipal {
     pub organization_id: Uuid,
 }
 
+/// Sizes of a directory and when its IdP last succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryCounts {
+    pub users: i64,
+    pub active_users: i64,
+    pub groups: i64,
+    /// Newest logged SCIM request that succeeded.
+    pub last_success_at: Option<OffsetDateTime>,
+}
+
 impl Store {
+    /// Counts for the portal overview.
+    pub async fn directory_counts(&self, id: Uuid) -> Result<DirectoryCounts, StoreError> {
+        with_pool!(self, |pool| {
+            let (users, active_users): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), SUM(CASE WHEN active THEN 1 ELSE 0 END) FROM directory_users WHERE directory_id = $1",
+            )
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+            let (groups,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM directory_groups WHERE directory_id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+            let last: Option<(OffsetDateTime,)> = sqlx::query_as(
+                "SELECT occurred_at FROM scim_requests WHERE directory_id = $1 AND status < 400 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(DirectoryCounts {
+                users,
+                active_users: active_users.unwrap_or(0),
+                groups,
+                last_success_at: last.map(|l| l.0),
+            })
+        })
+    }
+
     /// Creates a pending directory for `org_id`; `None` when the organization
     /// does not exist.
     pub async fn create_directory(

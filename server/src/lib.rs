@@ -16,5 +16,6 @@ pub mod orgs;
 pub mod portal;
 pub mod scim;
 pub mod secrets;
+pub mod sso;
 pub mod startup;
 pub mod telemetry;

@@ -38,6 +38,10 @@ pub struct AppState {
     pub cipher: Arc<crate::crypto::Cipher>,
     /// Domain verification rules and the DNS resolver.
     pub domains: Arc<crate::domains::DomainService>,
+    /// Per-directory SCIM request log.
+    pub scim_log: crate::scim::requests::RequestLog,
+    /// OpenID provider discovery cache and HTTP client.
+    pub oidc: Arc<crate::sso::oidc::OidcProviders>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -55,6 +59,8 @@ pub struct Application {
     worker: Option<crate::events::delivery::Worker>,
     domains: Arc<crate::domains::DomainService>,
     domain_worker: bool,
+    /// Writes the SCIM request log; ends after the router is dropped.
+    scim_log_writer: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -80,8 +86,18 @@ impl Application {
         };
         let domains = Arc::new(crate::domains::DomainService::from_settings(&settings.domains)?);
         let domain_worker = settings.domains.worker;
-        let router = router(settings, store.clone(), cipher, domains.clone())?;
-        Ok(Self { listener, router, store, port, worker, domains, domain_worker })
+        let (scim_log, scim_log_writer) = crate::scim::requests::RequestLog::new(store.clone());
+        let router = router(settings, store.clone(), cipher, domains.clone(), scim_log)?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+            port,
+            worker,
+            domains,
+            domain_worker,
+            scim_log_writer: Box::pin(scim_log_writer),
+        })
     }
 
     /// The port actually bound.
@@ -109,11 +125,14 @@ impl Application {
         let domain_worker = self.domain_worker.then(|| {
             tokio::spawn(crate::domains::run_worker(self.store.clone(), self.domains.clone(), stopped(stop_rx.clone())))
         });
+        let scim_log_writer = tokio::spawn(self.scim_log_writer);
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             signal.await;
             let _ = stop_tx.send(true);
         });
         serve.await?;
+        // The router (every log handle) is gone: the writer flushes and ends.
+        let _ = scim_log_writer.await;
         if let Some(worker) = worker {
             let _ = worker.await;
         }
@@ -141,6 +160,7 @@ pub fn router(
     store: Store,
     cipher: Arc<crate::crypto::Cipher>,
     domains: Arc<crate::domains::DomainService>,
+    scim_log: crate::scim::requests::RequestLog,
 ) -> anyhow::Result<Router> {
     let leptos_options = leptos_options(&settings);
     let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
@@ -155,6 +175,8 @@ pub fn router(
         mailer,
         cipher,
         domains: domains.clone(),
+        scim_log,
+        oidc: Arc::new(crate::sso::oidc::OidcProviders::new()),
     };
     let backend = app::backend::Backend(Arc::new(ServerBackend::new(store, settings, domains)));
     let routes = generate_route_list(app::App);
@@ -174,6 +196,8 @@ pub fn router(
         .route("/readyz", get(readyz))
         .nest("/api/v1", crate::api::router(state.clone()))
         .nest("/scim/v2", crate::scim::router(state.clone()))
+        .merge(crate::sso::flow::routes())
+        .merge(crate::api::with_api_key(crate::sso::flow::token_routes(), state.clone()))
         .nest_service("/pkg", static_files)
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::common::{CopyValue, message, short_time};
-use crate::dto::PortalDirectory;
+use crate::dto::{PortalDirectory, PortalDirectoryActivity};
 
 /// Directories of the session's organization.
 #[server(prefix = "/_portal/fn")]
@@ -37,6 +37,14 @@ pub async fn delete_directory(id: String) -> Result<(), ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
     backend.0.delete_directory(token.as_deref(), &id).await.map_err(super::common::backend_error)
+}
+
+/// Users, groups, request log and last sync of one directory.
+#[server(prefix = "/_portal/fn")]
+pub async fn directory_activity(id: String) -> Result<PortalDirectoryActivity, ServerFnError> {
+    let backend = crate::backend::Backend::from_context()?;
+    let token = crate::backend::session_cookie().await;
+    backend.0.directory_activity(token.as_deref(), &id).await.map_err(super::common::backend_error)
 }
 
 const PROVIDERS: [(&str, &str); 6] = [
@@ -102,6 +110,7 @@ fn DirectoryCard(
                 <dd>"HTTP header, bearer token"</dd>
             </dl>
             <p class="status-line" data-testid="last-request">{last}</p>
+            <Activity id=directory.id.clone() />
             <div class="actions">
                 <button type="button" class="button secondary rotate" on:click=move |_| { rotate.dispatch(for_rotate.clone()); }>
                     "Generate new token"
@@ -111,6 +120,115 @@ fn DirectoryCard(
                 </button>
             </div>
         </article>
+    }
+}
+
+/// `HH:MM:SS` of an RFC 3339 UTC time.
+fn clock_time(rfc3339: &str) -> String {
+    rfc3339.get(11..19).map(|t| format!("{t} UTC")).unwrap_or_else(|| rfc3339.to_owned())
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=399 => "ok",
+        400..=499 => "client-error",
+        _ => "server-error",
+    }
+}
+
+/// What the IdP provisioned and asked lately, with a refresh button.
+#[component]
+fn Activity(id: String) -> impl IntoView {
+    let (refreshed, refresh) = signal(0u32);
+    let activity = Resource::new(move || (id.clone(), refreshed.get()), |(id, _)| directory_activity(id));
+    view! {
+        <section class="activity">
+            <div class="activity-head">
+                <h3>"Activity"</h3>
+                <button type="button" class="button secondary refresh" on:click=move |_| refresh.update(|n| *n += 1)>
+                    "Refresh"
+                </button>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading activity…"</p> }>
+                {move || Suspend::new(async move {
+                    match activity.await {
+                        Ok(a) => view! { <ActivityTables activity=a /> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{message(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ActivityTables(activity: PortalDirectoryActivity) -> impl IntoView {
+    let last_sync = activity
+        .last_sync_at
+        .as_deref()
+        .map(|t| format!("Last sync: {}", short_time(t)))
+        .unwrap_or_else(|| "Not synced yet.".to_owned());
+    let users = activity
+        .users
+        .into_iter()
+        .map(|u| {
+            let key = u.username.clone();
+            view! {
+                <tr data-user=key>
+                    <td>{u.username}</td>
+                    <td>{u.email.unwrap_or_default()}</td>
+                    <td>{u.name.unwrap_or_default()}</td>
+                    <td><span class=format!("badge state-{}", u.state)>{u.state.clone()}</span></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let groups = activity
+        .groups
+        .into_iter()
+        .map(|g| {
+            let key = g.name.clone();
+            view! { <tr data-group=key><td>{g.name}</td><td>{g.members}</td></tr> }
+        })
+        .collect_view();
+    let requests = activity
+        .requests
+        .into_iter()
+        .map(|r| {
+            view! {
+                <tr class=format!("request {}", status_class(r.status))>
+                    <td>{clock_time(&r.at)}</td>
+                    <td><code>{r.method}" "{r.path}</code></td>
+                    <td class="status">{r.status}</td>
+                    <td>{r.latency_ms}" ms"</td>
+                    <td>{r.detail.unwrap_or_default()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <p class="status-line" data-testid="last-sync">{last_sync}</p>
+        <h4>{format!("Users ({}, {} active)", activity.user_count, activity.active_user_count)}</h4>
+        <div class="table-wrap">
+            <table class="users">
+                <thead><tr><th>"User name"</th><th>"Email"</th><th>"Name"</th><th>"Status"</th></tr></thead>
+                <tbody>{users}</tbody>
+            </table>
+        </div>
+        <h4>{format!("Groups ({})", activity.group_count)}</h4>
+        <div class="table-wrap">
+            <table class="groups">
+                <thead><tr><th>"Name"</th><th>"Members"</th></tr></thead>
+                <tbody>{groups}</tbody>
+            </table>
+        </div>
+        <h4>"Recent requests from your identity provider"</h4>
+        <div class="table-wrap">
+            <table class="requests">
+                <thead><tr><th>"Time"</th><th>"Request"</th><th>"Status"</th><th>"Latency"</th><th>"Error"</th></tr></thead>
+                <tbody>{requests}</tbody>
+            </table>
+        </div>
     }
 }
 

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+mod connections;
 mod directories;
 mod domains;
 pub mod events;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(orgs::routes())
         .merge(domains::routes())
         .merge(directories::routes())
+        .merge(connections::routes())
         .merge(portal::routes())
         .merge(webhooks::routes())
         .merge(events::routes())
@@ -52,6 +54,11 @@ async fn openapi() -> impl IntoResponse {
 /// Id of the API key that authenticated the request.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiKeyId(#[allow(dead_code)] pub uuid::Uuid);
+
+/// `routes` behind the API key (for API-key routes outside `/api/v1`).
+pub fn with_api_key(routes: Router<AppState>, state: AppState) -> Router<AppState> {
+    routes.route_layer(middleware::from_fn_with_state(state, require_api_key))
+}
 
 async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let presented = req

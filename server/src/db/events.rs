@@ -25,6 +25,13 @@ pub mod kinds {
     pub const DIRECTORY_GROUP_USER_ADDED: &str = "directory.group.user_added";
     pub const DIRECTORY_GROUP_USER_REMOVED: &str = "directory.group.user_removed";
     pub const DOMAIN_VERIFICATION_FAILED: &str = "domain.verification_failed";
+    pub const SSO_ENABLED: &str = "sso.enabled";
+    pub const SSO_DISABLED: &str = "sso.disabled";
+    pub const CONNECTION_CREATED: &str = "connection.created";
+    pub const CONNECTION_UPDATED: &str = "connection.updated";
+    pub const CONNECTION_DELETED: &str = "connection.deleted";
+    pub const AUTHENTICATION_SSO_SUCCEEDED: &str = "authentication.sso_succeeded";
+    pub const AUTHENTICATION_SSO_FAILED: &str = "authentication.sso_failed";
 }
 
 /// An event about to be written.

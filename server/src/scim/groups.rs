@@ -300,6 +300,27 @@ impl Store {
         Ok((rows.iter().take(limit as usize).map(GroupRow::normalized).collect(), has_more))
     }
 
+    /// The first `limit` groups of a directory by name with their member
+    /// counts (portal overview).
+    pub async fn directory_groups_by_name(
+        &self,
+        directory: Uuid,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                r#"
+                SELECT g.display_name, (SELECT COUNT(*) FROM directory_group_members m WHERE m.group_id = g.id)
+                FROM directory_groups g WHERE g.directory_id = $1 ORDER BY g.display_name_key LIMIT $2
+                "#,
+            )
+            .bind(directory)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     async fn scim_get_group(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<GroupRow>, StoreError> {
         self.resource_by_id("directory_groups", COLUMNS, id, p.directory_id).await
     }

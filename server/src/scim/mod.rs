@@ -22,6 +22,7 @@ pub mod filter;
 pub mod groups;
 pub mod patch;
 pub mod project;
+pub mod requests;
 pub mod search;
 pub mod users;
 
@@ -57,6 +58,7 @@ impl IntoResponse for ScimError {
             body["scimType"] = json!(t);
         }
         let mut response = (self.status, scim_json(body)).into_response();
+        response.extensions_mut().insert(requests::LoggedDetail(self.detail));
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"SCIM\""));
         }
@@ -201,15 +203,36 @@ async fn not_found() -> ScimError {
     ScimError::new(StatusCode::NOT_FOUND, "no such SCIM endpoint")
 }
 
-/// Every SCIM route needs the directory's own bearer token.
+/// Every SCIM route needs the directory's own bearer token. Every request
+/// naming a directory, authenticated or not, goes to its request log.
 async fn authenticate(
     State(state): State<AppState>,
     Path(params): Path<std::collections::HashMap<String, String>>,
     request: Request,
     next: Next,
-) -> Result<Response, ScimError> {
-    let directory =
-        params.get("directory").and_then(|d| Uuid::try_parse(d).ok()).ok_or_else(ScimError::unauthorized)?;
+) -> Response {
+    let Some(directory) = params.get("directory").and_then(|d| Uuid::try_parse(d).ok()) else {
+        return ScimError::unauthorized().into_response();
+    };
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    // Relative to the directory's base URL: what the IdP admin configured.
+    let prefix = format!("/{directory}");
+    let path = path.strip_prefix(&prefix).map(str::to_owned).unwrap_or(path);
+    let response = match authorize(&state, directory, request, next).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    let detail = response.extensions().get::<requests::LoggedDetail>().map(|d| d.0.as_str());
+    state.scim_log.record(
+        requests::ScimRequest::new(directory, method.as_str(), &path, response.status().as_u16(), started.elapsed())
+            .with_detail(detail),
+    );
+    response
+}
+
+async fn authorize(state: &AppState, directory: Uuid, request: Request, next: Next) -> Result<Response, ScimError> {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -419,8 +419,13 @@ fn uniqueness(user_name: &str) -> ScimError {
 
 /// Writes the email index rows of `$user_id`.
 macro_rules! index_emails {
-    ($tx:expr, $principal:expr, $user_id:expr, $emails:expr) => {{
-        sqlx::query("DELETE FROM directory_user_emails WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+    ($tx:expr, $principal:expr, $user_id:expr, $emails:expr, fresh = $fresh:expr) => {{
+        if !$fresh {
+            sqlx::query("DELETE FROM directory_user_emails WHERE user_id = $1")
+                .bind($user_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for email in $emails {
             let key = email.to_lowercase();
@@ -502,6 +507,24 @@ impl Store {
         Ok((users, has_more))
     }
 
+    /// The first `limit` users of a directory by user name (portal overview).
+    pub async fn directory_users_by_name(
+        &self,
+        directory: Uuid,
+        limit: i64,
+    ) -> Result<Vec<NormalizedUser>, StoreError> {
+        let rows: Vec<UserRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM directory_users WHERE directory_id = $1 ORDER BY user_name_key LIMIT $2"
+            )))
+            .bind(directory)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.iter().map(UserRow::normalized).collect())
+    }
+
     pub(super) async fn scim_get_user(&self, p: &ScimPrincipal, id: Uuid) -> Result<Option<UserRow>, StoreError> {
         self.resource_by_id("directory_users", COLUMNS, id, p.directory_id).await
     }
@@ -538,21 +561,22 @@ impl Store {
     }
 
     async fn scim_create_user(&self, p: &ScimPrincipal, user: IncomingUser) -> Result<UserRow, ScimError> {
+        // Microseconds: what both engines store, so the response equals a re-read.
         let now = OffsetDateTime::now_utc();
+        let now = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
         let key = user.user_name.to_lowercase();
-        let existing = self.scim_users_by(p, &Indexed::UserName(key.clone())).await?.into_iter().next();
-        if let Some(existing) = existing {
-            if existing.active {
-                return Err(uniqueness(&user.user_name));
-            }
-            // Re-provisioning a deprovisioned user restores it.
-            let mut user = user;
-            user.active = true;
-            user.resource["active"] = Value::Bool(true);
-            return self.scim_replace_user(p, existing.id, user).await?.ok_or_else(|| uniqueness(&key));
-        }
-        let id = Uuid::now_v7();
-        let result: Result<UserRow, StoreError> = async {
+        let row = UserRow {
+            id: Uuid::now_v7(),
+            directory_id: p.directory_id,
+            organization_id: p.organization_id,
+            active: user.active,
+            resource: Json(user.resource),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        // Insert first: the unique key decides, no read before the write.
+        let result: Result<(), StoreError> = async {
             with_pool!(self, |pool| {
                 let mut tx = pool.begin_write().await?;
                 sqlx::query(
@@ -562,36 +586,49 @@ impl Store {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
                 "#,
                 )
-                .bind(id)
+                .bind(row.id)
                 .bind(p.directory_id)
                 .bind(p.organization_id)
                 .bind(&user.user_name)
                 .bind(&key)
                 .bind(&user.external_id)
                 .bind(user.active)
-                .bind(Json(&user.resource))
+                .bind(&row.resource)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| crate::db::on_unique(e, "userName"))?;
-                index_emails!(tx, p, id, &user.emails);
-                let row: UserRow =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directory_users WHERE id = $1")))
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                index_emails!(tx, p, row.id, &user.emails, fresh = true);
                 insert_event!(tx, &change_event(None, &row))?;
                 tx.commit().await?;
-                Ok(row)
+                Ok(())
             })
         }
         .await;
         match result {
-            Ok(row) => {
+            Ok(()) => {
                 self.announce_events();
                 Ok(row)
             }
-            Err(StoreError::Conflict(_)) => Err(uniqueness(&user.user_name)),
+            Err(StoreError::Conflict(_)) => {
+                let existing = self.scim_users_by(p, &Indexed::UserName(key.clone())).await?.into_iter().next();
+                match existing {
+                    // Re-provisioning a deprovisioned user restores it.
+                    Some(existing) if !existing.active => {
+                        let user = IncomingUser {
+                            resource: row.resource.0,
+                            user_name: user.user_name,
+                            external_id: user.external_id,
+                            active: true,
+                            emails: user.emails,
+                        };
+                        let mut user = user;
+                        user.resource["active"] = Value::Bool(true);
+                        self.scim_replace_user(p, existing.id, user).await?.ok_or_else(|| uniqueness(&key))
+                    }
+                    _ => Err(uniqueness(&user.user_name)),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -633,7 +670,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| crate::db::on_unique(e, "userName"))?;
-                index_emails!(tx, p, id, &user.emails);
+                index_emails!(tx, p, id, &user.emails, fresh = false);
                 let after: UserRow =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directory_users WHERE id = $1")))
                         .bind(id)

@@ -594,6 +594,69 @@ async fn scim2_tester_passes_every_check(backend: Backend) {
     assert!(passed >= 100, "scim2-tester ran its full suite ({passed} checks):\n{report}");
 }
 
+/// Waits for the batched request log of `dir` to hold `n` entries.
+async fn logged(app: &TestApp, dir: uuid::Uuid, n: usize) -> Vec<portico_server::scim::requests::ScimRequest> {
+    for _ in 0..100 {
+        let log = app.store.scim_requests(dir, 100).await.unwrap();
+        if log.len() >= n {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("request log of {dir} never reached {n} entries: {:?}", app.store.scim_requests(dir, 100).await.unwrap());
+}
+
+async fn every_request_is_logged_per_directory(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Logged").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "okta").await;
+    let other = directory(&app, org["id"].as_str().unwrap(), "entra").await;
+    let id: uuid::Uuid = dir["id"].as_str().unwrap().parse().unwrap();
+    let other_id: uuid::Uuid = other["id"].as_str().unwrap().parse().unwrap();
+
+    assert_eq!(scim(&app, &dir, Method::POST, "/Users", Some(okta_user("ann@a.io"))).await.status(), 201);
+    let bad = scim(&app, &dir, Method::GET, "/Users?filter=userName%20eq", None).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(scim_get(&app, &dir, "/Users", Some("scim_wrong")).await.status(), 401);
+    // Another directory's traffic and made-up directories stay out of it.
+    assert_eq!(scim(&app, &other, Method::GET, "/Groups", None).await.status(), 200);
+    let stranger = app.client.get(format!("{}/scim/v2/{}/Users", app.address, uuid::Uuid::now_v7())).send().await;
+    assert_eq!(stranger.unwrap().status(), 401);
+
+    let log = logged(&app, id, 3).await;
+    assert_eq!(log.len(), 3, "{log:?}");
+    // Newest first; paths relative to the SCIM base URL, with the query.
+    let shape: Vec<(&str, &str, i32)> = log.iter().map(|r| (r.method.as_str(), r.path.as_str(), r.status)).collect();
+    assert_eq!(shape, [("GET", "/Users", 401), ("GET", "/Users?filter=userName%20eq", 400), ("POST", "/Users", 201)]);
+    assert!(log[0].detail.as_deref().unwrap().contains("bearer token"), "{:?}", log[0]);
+    assert!(log[1].detail.as_deref().unwrap().to_lowercase().contains("filter"), "{:?}", log[1]);
+    assert_eq!(log[2].detail, None);
+    assert!(log.iter().all(|r| r.latency_us > 0 && r.latency_us < 5_000_000), "{log:?}");
+    let other_log = logged(&app, other_id, 1).await;
+    assert_eq!(other_log.len(), 1);
+    assert_eq!(other_log[0].path, "/Groups");
+
+    // Trimming keeps the newest entries of that directory only.
+    let synthetic: Vec<_> = (0..30)
+        .map(|i| {
+            portico_server::scim::requests::ScimRequest::new(
+                id,
+                "GET",
+                &format!("/Users/{i}"),
+                200,
+                std::time::Duration::from_millis(1),
+            )
+        })
+        .collect();
+    app.store.insert_scim_requests(&synthetic).await.unwrap();
+    assert_eq!(app.store.trim_scim_requests(id, 10).await.unwrap(), 23);
+    let kept = app.store.scim_requests(id, 100).await.unwrap();
+    assert_eq!(kept.len(), 10);
+    assert_eq!(kept[0].path, "/Users/29");
+    assert_eq!(kept[9].path, "/Users/20");
+    assert_eq!(app.store.scim_requests(other_id, 100).await.unwrap().len(), 1);
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -604,6 +667,7 @@ fn urlencode(s: &str) -> String {
 }
 
 both_backends!(
+    every_request_is_logged_per_directory,
     users_are_provisioned_found_and_deprovisioned,
     patch_applies_idp_shapes_atomically,
     groups_track_membership_with_events,

@@ -1,0 +1,63 @@
+-- SSO connections (SAML or OIDC) of an organization, the logins in flight,
+-- the one-time codes handed to the vendor's app, the SAML assertion replay
+-- cache and recent sign-in attempts for troubleshooting.
+CREATE TABLE sso_connections (
+    id              UUID PRIMARY KEY,
+    organization_id UUID NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,             -- saml | oidc
+    provider        TEXT NOT NULL,             -- okta | entra | google | generic
+    name            TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'draft', -- draft | active | inactive
+    config          JSONB NOT NULL,            -- IdP details, no secrets
+    client_secret   TEXT,                     -- OIDC client secret, encrypted
+    attribute_map   JSONB NOT NULL,
+    cert_expires_at TIMESTAMPTZ,
+    tested_at       TIMESTAMPTZ,
+    created_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sso_connections_organization ON sso_connections (organization_id);
+
+CREATE TABLE sso_logins (
+    id               UUID PRIMARY KEY,
+    state_hash       BYTEA NOT NULL UNIQUE,
+    connection_id    UUID NOT NULL REFERENCES sso_connections (id) ON DELETE CASCADE,
+    purpose          TEXT NOT NULL,            -- login | test
+    redirect_uri     TEXT,
+    client_state     TEXT,
+    saml_request_id  TEXT,
+    oidc_nonce       TEXT,
+    oidc_verifier    TEXT,                    -- PKCE verifier, encrypted
+    created_at       TIMESTAMPTZ NOT NULL,
+    expires_at       TIMESTAMPTZ NOT NULL,
+    consumed_at      TIMESTAMPTZ,
+    outcome          TEXT,                     -- test logins: succeeded | failed
+    result           TEXT                      -- test logins: profile JSON or the reason
+);
+CREATE INDEX sso_logins_saml_request ON sso_logins (saml_request_id);
+
+CREATE TABLE sso_codes (
+    code_hash     BYTEA PRIMARY KEY,
+    connection_id UUID NOT NULL REFERENCES sso_connections (id) ON DELETE CASCADE,
+    profile       JSONB NOT NULL,
+    expires_at    TIMESTAMPTZ NOT NULL,
+    used_at       TIMESTAMPTZ
+);
+
+CREATE TABLE sso_assertion_ids (
+    connection_id UUID NOT NULL REFERENCES sso_connections (id) ON DELETE CASCADE,
+    assertion_id  TEXT NOT NULL,
+    expires_at    TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (connection_id, assertion_id)
+);
+
+CREATE TABLE sso_attempts (
+    id            UUID PRIMARY KEY,
+    connection_id UUID NOT NULL REFERENCES sso_connections (id) ON DELETE CASCADE,
+    occurred_at   TIMESTAMPTZ NOT NULL,
+    purpose       TEXT NOT NULL,
+    outcome       TEXT NOT NULL,               -- succeeded | failed
+    reason        TEXT,
+    email         TEXT
+);
+CREATE INDEX sso_attempts_connection ON sso_attempts (connection_id, id);

@@ -1,0 +1,171 @@
+//! `/api/v1/organizations/{id}/connections` and `/api/v1/connections/{id}`:
+//! SSO connections for vendors who configure them without the portal, with
+//! the SP values to give the IdP and recent sign-in attempts.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::ApiJson;
+use crate::error::ApiError;
+use crate::sso::setup::{ConnectionRequest, build};
+use crate::sso::{Attempt, Connection};
+use crate::startup::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/organizations/{id}/connections", get(list).post(create))
+        .route("/connections/{id}", get(show).put(update).delete(remove))
+        .route("/connections/{id}/activate", post(activate))
+        .route("/connections/{id}/deactivate", post(deactivate))
+        .route("/connections/{id}/attempts", get(attempts))
+}
+
+/// What to paste into the IdP.
+#[derive(Serialize)]
+pub struct SpValues {
+    /// SAML: SP entity ID (Audience).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// SAML: Assertion Consumer Service URL (Reply URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_url: Option<String>,
+    /// OIDC: redirect (callback) URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+}
+
+pub fn sp_values(public_url: &str, c: &Connection) -> SpValues {
+    if c.connection_type == "saml" {
+        let urls = crate::sso::saml::SpUrls::new(public_url, c.id);
+        SpValues {
+            entity_id: Some(urls.entity_id),
+            acs_url: Some(urls.acs_url),
+            metadata_url: Some(urls.metadata_url),
+            redirect_uri: None,
+        }
+    } else {
+        SpValues {
+            entity_id: None,
+            acs_url: None,
+            metadata_url: None,
+            redirect_uri: Some(format!("{}/sso/oidc/callback", public_url.trim_end_matches('/'))),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ConnectionOut {
+    object: &'static str,
+    #[serde(flatten)]
+    connection: Connection,
+    sp: SpValues,
+}
+
+fn out(state: &AppState, connection: Connection) -> ConnectionOut {
+    ConnectionOut { object: "connection", sp: sp_values(&state.settings.public_url, &connection), connection }
+}
+
+fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConnectionRequest>,
+) -> Result<(StatusCode, Json<ConnectionOut>), ApiError> {
+    let org = parse_id(&id, "organization")?;
+    state.store.get_org(org).await?.ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))?;
+    let input = build(body, &state.cipher, &state.oidc, false).await.map_err(ApiError::Validation)?;
+    let created = state
+        .store
+        .create_connection(org, &input)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))?;
+    tracing::info!(connection_id = %created.id, org_id = %org, "connection created");
+    Ok((StatusCode::CREATED, Json(out(&state, created))))
+}
+
+#[derive(Serialize)]
+struct ConnectionList {
+    object: &'static str,
+    data: Vec<ConnectionOut>,
+}
+
+async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ConnectionList>, ApiError> {
+    let org = parse_id(&id, "organization")?;
+    state.store.get_org(org).await?.ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))?;
+    let data = state.store.list_connections(org).await?.into_iter().map(|c| out(&state, c)).collect();
+    Ok(Json(ConnectionList { object: "list", data }))
+}
+
+async fn existing(state: &AppState, id: &str) -> Result<crate::sso::ConnectionWithSecret, ApiError> {
+    let uuid = parse_id(id, "connection")?;
+    state.store.get_connection(uuid).await?.ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ConnectionOut>, ApiError> {
+    Ok(Json(out(&state, existing(&state, &id).await?.connection)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConnectionRequest>,
+) -> Result<Json<ConnectionOut>, ApiError> {
+    let current = existing(&state, &id).await?;
+    let same_kind = current.connection.connection_type == body.kind;
+    let keep_secret = same_kind && current.sealed_client_secret.is_some();
+    let input = build(body, &state.cipher, &state.oidc, keep_secret).await.map_err(ApiError::Validation)?;
+    let updated = state
+        .store
+        .update_connection(current.connection.id, &input)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))?;
+    Ok(Json(out(&state, updated)))
+}
+
+async fn set_active(state: &AppState, id: &str, active: bool) -> Result<Json<ConnectionOut>, ApiError> {
+    let current = existing(state, id).await?;
+    let updated = state
+        .store
+        .set_connection_active(current.connection.id, active)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))?;
+    Ok(Json(out(state, updated)))
+}
+
+async fn activate(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ConnectionOut>, ApiError> {
+    set_active(&state, &id, true).await
+}
+
+async fn deactivate(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ConnectionOut>, ApiError> {
+    set_active(&state, &id, false).await
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let uuid = parse_id(&id, "connection")?;
+    if state.store.delete_connection(uuid).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("connection {id} not found")))
+    }
+}
+
+#[derive(Serialize)]
+struct AttemptList {
+    object: &'static str,
+    data: Vec<Attempt>,
+}
+
+async fn attempts(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AttemptList>, ApiError> {
+    let current = existing(&state, &id).await?;
+    let data = state.store.connection_attempts(current.connection.id, 50).await?;
+    Ok(Json(AttemptList { object: "list", data }))
+}

@@ -1,0 +1,634 @@
+//! The login flow the vendor's app drives:
+//!
+//! `GET /sso/authorize?organization_id|connection_id|domain=…&redirect_uri=…&state=…`
+//! → the IdP → `POST /sso/saml/{connection}/acs` or `GET /sso/oidc/callback`
+//! → `redirect_uri?code=…&state=…` → `POST /sso/token` (API key) → profile.
+//!
+//! Logins in flight live in `sso_logins` (keyed by the hash of a random
+//! state, single use, 10 minutes); codes in `sso_codes` (hashed, single use,
+//! 60 seconds). The portal's "Test sign-in" runs the same flow with purpose
+//! `test` and comes back to the portal instead of the vendor.
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{Connection, ConnectionWithSecret, IdpConfig, Profile, saml};
+use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// How long a login may take at the IdP.
+const LOGIN_TTL: Duration = Duration::minutes(10);
+/// How long the vendor has to redeem a code.
+const CODE_TTL: Duration = Duration::seconds(60);
+
+/// Browser-facing routes (no API key).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sso/authorize", get(authorize))
+        .route("/sso/saml/{connection}/metadata", get(sp_metadata))
+        .route("/sso/saml/{connection}/acs", post(acs))
+        .route("/sso/oidc/callback", get(oidc_callback))
+}
+
+/// `POST /sso/token`, behind the API key.
+pub fn token_routes() -> Router<AppState> {
+    Router::new().route("/sso/token", post(token))
+}
+
+/// A random URL-safe token and its SHA-256.
+fn random_token() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("OS random source available");
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = Sha256::digest(token.as_bytes()).to_vec();
+    (token, hash)
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A login in flight.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Login {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub purpose: String,
+    pub redirect_uri: Option<String>,
+    pub client_state: Option<String>,
+    pub saml_request_id: Option<String>,
+    pub oidc_nonce: Option<String>,
+    pub oidc_verifier: Option<String>,
+    pub expires_at: OffsetDateTime,
+    pub consumed_at: Option<OffsetDateTime>,
+    pub outcome: Option<String>,
+    pub result: Option<String>,
+}
+
+const LOGIN_COLUMNS: &str = "id, connection_id, purpose, redirect_uri, client_state, saml_request_id, oidc_nonce, \
+                             oidc_verifier, expires_at, consumed_at, outcome, result";
+
+const UNKNOWN_LOGIN: &str = "this sign-in was not started here (unknown state); start again from the application";
+const REPLAYED_LOGIN: &str = "replayed response: this sign-in was already completed; start again from the application";
+const EXPIRED_LOGIN: &str = "expired sign-in: it took longer than 10 minutes at the identity provider; start again";
+
+/// What a new login remembers.
+pub struct NewLogin<'a> {
+    pub connection_id: Uuid,
+    pub purpose: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub client_state: Option<&'a str>,
+    pub saml_request_id: Option<&'a str>,
+    pub oidc_nonce: Option<&'a str>,
+    pub oidc_verifier_sealed: Option<&'a str>,
+}
+
+impl Store {
+    /// Stores a login under the hash of `state_hash`; returns its id.
+    pub async fn create_login(&self, state_hash: &[u8], l: &NewLogin<'_>) -> Result<Uuid, StoreError> {
+        let id = Uuid::now_v7();
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                r#"
+                INSERT INTO sso_logins (id, state_hash, connection_id, purpose, redirect_uri, client_state,
+                                        saml_request_id, oidc_nonce, oidc_verifier, created_at, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                "#,
+            )
+            .bind(id)
+            .bind(state_hash)
+            .bind(l.connection_id)
+            .bind(l.purpose)
+            .bind(l.redirect_uri)
+            .bind(l.client_state)
+            .bind(l.saml_request_id)
+            .bind(l.oidc_nonce)
+            .bind(l.oidc_verifier_sealed)
+            .bind(now)
+            .bind(now + LOGIN_TTL)
+            .execute(pool)
+            .await?;
+        });
+        Ok(id)
+    }
+
+    /// Consumes the login whose state hashes to `state_hash`. Each state
+    /// works once and only before it expires; the error says which rule failed.
+    pub async fn take_login(&self, state_hash: &[u8]) -> Result<Result<Login, &'static str>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let login: Option<Login> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {LOGIN_COLUMNS} FROM sso_logins WHERE state_hash = $1"
+            )))
+            .bind(state_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(login) = login else { return Ok(Err(UNKNOWN_LOGIN)) };
+            let taken = sqlx::query("UPDATE sso_logins SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
+                .bind(login.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(if taken == 0 {
+                Err(REPLAYED_LOGIN)
+            } else if login.expires_at <= now {
+                Err(EXPIRED_LOGIN)
+            } else {
+                Ok(login)
+            })
+        })
+    }
+
+    /// The login whose SAML AuthnRequest had `request_id`, unconsumed.
+    pub async fn login_for_saml_request(&self, request_id: &str) -> Result<Option<Login>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {LOGIN_COLUMNS} FROM sso_logins WHERE saml_request_id = $1"
+            )))
+            .bind(request_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// One login by id (test results for the portal).
+    pub async fn get_login(&self, id: Uuid) -> Result<Option<Login>, StoreError> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {LOGIN_COLUMNS} FROM sso_logins WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// Stores a test login's outcome.
+    pub async fn finish_test_login(&self, id: Uuid, outcome: &str, result: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE sso_logins SET outcome = $2, result = $3 WHERE id = $1")
+                .bind(id)
+                .bind(outcome)
+                .bind(result)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Remembers a SAML assertion ID; false when it was seen before (replay).
+    pub async fn remember_assertion(
+        &self,
+        connection: Uuid,
+        assertion_id: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM sso_assertion_ids WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+            let inserted = sqlx::query(
+                r#"
+                INSERT INTO sso_assertion_ids (connection_id, assertion_id, expires_at) VALUES ($1, $2, $3)
+                ON CONFLICT DO NOTHING
+                "#,
+            )
+            .bind(connection)
+            .bind(assertion_id)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(inserted == 1)
+        })
+    }
+
+    /// Stores a one-time code for `profile`.
+    pub async fn create_code(&self, code_hash: &[u8], profile: &Profile) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO sso_codes (code_hash, connection_id, profile, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(code_hash)
+            .bind(profile.connection_id)
+            .bind(sqlx::types::Json(profile))
+            .bind(now + CODE_TTL)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Redeems a code once; `None` when unknown, expired or used.
+    pub async fn redeem_code(&self, code_hash: &[u8]) -> Result<Option<Profile>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(sqlx::types::Json<Profile>, OffsetDateTime)> =
+                sqlx::query_as("SELECT profile, expires_at FROM sso_codes WHERE code_hash = $1")
+                    .bind(code_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((profile, expires_at)) = row else { return Ok(None) };
+            let taken = sqlx::query("UPDATE sso_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+                .bind(code_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok((taken == 1 && expires_at > now).then_some(profile.0))
+        })
+    }
+}
+
+/// A readable error page for problems met before the vendor's redirect URI
+/// is known to be safe.
+fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/portico.css\"></head><body class=\"sso-error\"><main>\
+         <h1>{t}</h1><p class=\"reason\">{d}</p></main></body></html>",
+        t = esc(title),
+        d = esc(detail)
+    );
+    (status, Html(body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct AuthorizeParams {
+    organization_id: Option<String>,
+    connection_id: Option<String>,
+    domain: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+/// The redirect URI if it is on the allow-list (exact match).
+fn allowed_redirect(state: &AppState, uri: &str) -> bool {
+    state.settings.sso.redirect_uris.iter().any(|u| u == uri)
+}
+
+async fn authorize(State(state): State<AppState>, Query(p): Query<AuthorizeParams>) -> Response {
+    let Some(redirect_uri) = p.redirect_uri.as_deref().filter(|u| !u.is_empty()) else {
+        return ApiError::invalid("redirect_uri", "is required").into_response();
+    };
+    if !allowed_redirect(&state, redirect_uri) {
+        return ApiError::invalid(
+            "redirect_uri",
+            "is not on this deployment's allow-list (sso.redirect_uris); Portico redirects only to listed URIs",
+        )
+        .into_response();
+    }
+    let connection = match resolve_connection(&state, &p).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    match start_login(&state, &connection, "login", Some(redirect_uri), p.state.as_deref()).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(reason) => {
+            let _ = state.store.record_attempt(&connection.connection, "login", Err(&reason)).await;
+            vendor_error(redirect_uri, p.state.as_deref(), "server_error", &reason)
+        }
+    }
+}
+
+async fn resolve_connection(state: &AppState, p: &AuthorizeParams) -> Result<ConnectionWithSecret, ApiError> {
+    let given = [p.organization_id.is_some(), p.connection_id.is_some(), p.domain.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(ApiError::BadRequest("give exactly one of organization_id, connection_id or domain".into()));
+    }
+    let parse = |raw: &str, what: &str| {
+        Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
+    };
+    let id = if let Some(c) = &p.connection_id {
+        parse(c, "connection")?
+    } else {
+        let org = if let Some(o) = &p.organization_id {
+            parse(o, "organization")?
+        } else {
+            let domain = p.domain.as_deref().unwrap_or_default().trim().trim_end_matches('.').to_ascii_lowercase();
+            let domain = domain.rsplit('@').next().unwrap_or_default().to_owned();
+            state
+                .store
+                .verified_owner(&domain)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no organization has verified the domain {domain:?}")))?
+        };
+        state
+            .store
+            .active_connection_of(org)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("the organization has no active SSO connection".into()))?
+    };
+    let connection = state
+        .store
+        .get_connection(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))?;
+    if connection.connection.state != "active" {
+        return Err(ApiError::BadRequest("the connection is not active".into()));
+    }
+    Ok(connection)
+}
+
+fn oidc_redirect_uri(state: &AppState) -> String {
+    format!("{}/sso/oidc/callback", state.settings.public_url.trim_end_matches('/'))
+}
+
+/// Creates the login and returns the IdP URL to send the browser to.
+pub async fn start_login(
+    state: &AppState,
+    connection: &ConnectionWithSecret,
+    purpose: &str,
+    redirect_uri: Option<&str>,
+    client_state: Option<&str>,
+) -> Result<String, String> {
+    let c = &connection.connection;
+    let (token, state_hash) = random_token();
+    let mut login = NewLogin {
+        connection_id: c.id,
+        purpose,
+        redirect_uri,
+        client_state,
+        saml_request_id: None,
+        oidc_nonce: None,
+        oidc_verifier_sealed: None,
+    };
+    match &c.idp {
+        IdpConfig::Saml(config) => {
+            let urls = saml::SpUrls::new(&state.settings.public_url, c.id);
+            let request_id = saml::new_request_id();
+            let url = saml::authn_request_url(config, &urls, &request_id, &token)?;
+            login.saml_request_id = Some(&request_id);
+            state.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
+            Ok(url)
+        }
+        IdpConfig::Oidc(config) => {
+            let started = state.oidc.start(config, &oidc_redirect_uri(state), &token).await?;
+            let sealed = state.cipher.seal(&started.pkce_verifier);
+            login.oidc_nonce = Some(&started.nonce);
+            login.oidc_verifier_sealed = Some(&sealed);
+            state.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
+            Ok(started.url)
+        }
+    }
+}
+
+/// Back to the vendor with an OAuth-style error.
+fn vendor_error(redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", description),
+    };
+    url.query_pairs_mut().append_pair("error", error).append_pair("error_description", description);
+    if let Some(s) = state {
+        url.query_pairs_mut().append_pair("state", s);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+async fn sp_metadata(State(state): State<AppState>, Path(connection): Path<String>) -> Response {
+    let Ok(id) = Uuid::try_parse(&connection) else {
+        return ApiError::NotFound("no such connection".into()).into_response();
+    };
+    match state.store.get_connection(id).await {
+        Ok(Some(c)) if c.connection.connection_type == "saml" => {}
+        Ok(_) => return ApiError::NotFound("no such SAML connection".into()).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    match saml::sp_metadata(&saml::SpUrls::new(&state.settings.public_url, id)) {
+        Ok(xml) => {
+            let mut r = xml.into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/samlmetadata+xml"));
+            r
+        }
+        Err(e) => ApiError::Internal(anyhow::anyhow!(e)).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+async fn acs(State(state): State<AppState>, Path(connection): Path<String>, Form(form): Form<AcsForm>) -> Response {
+    let Ok(id) = Uuid::try_parse(&connection) else {
+        return error_page(StatusCode::NOT_FOUND, "Unknown connection", "This sign-in URL names no connection.");
+    };
+    let connection = match state.store.get_connection(id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page(StatusCode::NOT_FOUND, "Unknown connection", "This connection was deleted."),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let IdpConfig::Saml(config) = connection.connection.idp.clone() else {
+        return error_page(StatusCode::NOT_FOUND, "Unknown connection", "This connection does not use SAML.");
+    };
+    let Some(response) = form.saml_response else {
+        return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "The identity provider sent no SAMLResponse.");
+    };
+    // A RelayState we issued names the login; without one (or with the
+    // IdP's own default RelayState) the response is unsolicited.
+    let login = match form.relay_state.as_deref().filter(|s| !s.is_empty()) {
+        Some(relay) => match state.store.take_login(&hash(relay)).await {
+            Ok(Ok(l)) if l.connection_id == id => Some(l),
+            Ok(Err(UNKNOWN_LOGIN)) if config.allow_idp_initiated => None,
+            Ok(Err(reason)) => {
+                let _ = state.store.record_attempt(&connection.connection, "login", Err(reason)).await;
+                return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", reason);
+            }
+            Ok(Ok(_)) => {
+                let reason = "the response was posted to another connection's ACS URL";
+                let _ = state.store.record_attempt(&connection.connection, "login", Err(reason)).await;
+                return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", reason);
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => None,
+    };
+    let urls = saml::SpUrls::new(&state.settings.public_url, id);
+    let expected = login.as_ref().and_then(|l| l.saml_request_id.clone());
+    let verified = {
+        let (config, urls) = (config.clone(), urls.clone());
+        tokio::task::spawn_blocking(move || saml::verify_response(&config, &urls, &response, expected.as_deref()))
+            .await
+            .unwrap_or_else(|e| Err(format!("verification crashed: {e}")))
+    };
+    let outcome = match verified {
+        Ok(v) => match state.store.remember_assertion(id, &v.assertion_id, v.remember_until).await {
+            Ok(true) => Ok(v),
+            Ok(false) => Err("replayed assertion: this assertion was already used to sign in".to_owned()),
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        Err(reason) => Err(reason),
+    };
+    match (outcome, login) {
+        // IdP-initiated and verified: start a fresh SP-initiated login to the
+        // vendor's first redirect URI (the IdP's session answers at once).
+        (Ok(v), None) if v.unsolicited => {
+            let Some(target) = state.settings.sso.redirect_uris.first().cloned() else {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Sign-in failed",
+                    "IdP-initiated sign-in needs a redirect URI in sso.redirect_uris",
+                );
+            };
+            match start_login(&state, &connection, "login", Some(&target), None).await {
+                Ok(url) => Redirect::to(&url).into_response(),
+                Err(reason) => error_page(StatusCode::BAD_GATEWAY, "Sign-in failed", &reason),
+            }
+        }
+        (Ok(v), login) => {
+            let profile = Profile::from_attributes(&connection.connection, &v.subject, &v.attributes);
+            complete(&state, &connection.connection, login, profile).await
+        }
+        (Err(reason), login) => complete(&state, &connection.connection, login, Err(reason)).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackParams>) -> Response {
+    let Some(token) = p.state.as_deref().filter(|s| !s.is_empty()) else {
+        return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "The identity provider sent no state.");
+    };
+    let login = match state.store.take_login(&hash(token)).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(reason)) => return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", reason),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let connection = match state.store.get_connection(login.connection_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page(StatusCode::NOT_FOUND, "Unknown connection", "This connection was deleted."),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let IdpConfig::Oidc(config) = connection.connection.idp.clone() else {
+        return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "This connection does not use OIDC.");
+    };
+    let profile = async {
+        if let Some(error) = p.error {
+            return Err(format!(
+                "the identity provider refused: {error}{}",
+                p.error_description.map(|d| format!(" ({d})")).unwrap_or_default()
+            ));
+        }
+        let code = p.code.ok_or("the identity provider sent no code")?;
+        let verifier = login
+            .oidc_verifier
+            .as_deref()
+            .map(|v| state.cipher.open(v))
+            .transpose()
+            .map_err(|_| "the stored PKCE verifier cannot be read".to_owned())?
+            .ok_or("the login has no PKCE verifier")?;
+        let secret = connection
+            .sealed_client_secret
+            .as_deref()
+            .map(|s| state.cipher.open(s))
+            .transpose()
+            .map_err(|_| "the stored client secret cannot be decrypted (was the encryption key changed?)".to_owned())?
+            .map(|s| s.expose_secret().to_owned());
+        let claims = state
+            .oidc
+            .finish(
+                &config,
+                secret,
+                &oidc_redirect_uri(&state),
+                &code,
+                login.oidc_nonce.as_deref().unwrap_or_default(),
+                verifier.expose_secret(),
+            )
+            .await?;
+        Profile::from_attributes(&connection.connection, &claims.subject, &claims.claims)
+    }
+    .await;
+    complete(&state, &connection.connection, Some(login), profile).await
+}
+
+/// Records the outcome and sends the browser on: to the vendor with a code
+/// (or an error), or back to the portal for a test sign-in.
+async fn complete(
+    state: &AppState,
+    connection: &Connection,
+    login: Option<Login>,
+    profile: Result<Profile, String>,
+) -> Response {
+    let purpose = login.as_ref().map(|l| l.purpose.clone()).unwrap_or_else(|| "login".into());
+    let _ = state.store.record_attempt(connection, &purpose, profile.as_ref().map_err(String::as_str)).await;
+    if let Err(reason) = &profile {
+        tracing::info!(connection_id = %connection.id, reason = %reason, "SSO sign-in failed");
+    }
+    let Some(login) = login else {
+        let reason = profile.err().unwrap_or_else(|| "the sign-in was not started here".into());
+        return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason);
+    };
+    if login.purpose == "test" {
+        let (outcome, result) = match &profile {
+            Ok(p) => ("succeeded", serde_json::to_string(p).unwrap_or_default()),
+            Err(reason) => ("failed", reason.clone()),
+        };
+        if let Err(e) = state.store.finish_test_login(login.id, outcome, &result).await {
+            return ApiError::from(e).into_response();
+        }
+        return Redirect::to(&format!("/portal/sso?test={}", login.id)).into_response();
+    }
+    let redirect_uri = login.redirect_uri.clone().unwrap_or_default();
+    match profile {
+        Ok(profile) => {
+            let (code, code_hash) = random_token();
+            if let Err(e) = state.store.create_code(&code_hash, &profile).await {
+                return ApiError::from(e).into_response();
+            }
+            let Ok(mut url) = url::Url::parse(&redirect_uri) else {
+                return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "the redirect URI is not a URL");
+            };
+            url.query_pairs_mut().append_pair("code", &code);
+            if let Some(s) = &login.client_state {
+                url.query_pairs_mut().append_pair("state", s);
+            }
+            Redirect::to(url.as_str()).into_response()
+        }
+        Err(reason) => vendor_error(&redirect_uri, login.client_state.as_deref(), "access_denied", &reason),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    code: String,
+}
+
+async fn token(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Profile>, ApiError> {
+    // JSON or form-encoded, as OAuth clients send it.
+    let parsed: Result<TokenBody, String> = serde_json::from_slice(&body)
+        .map_err(|e| e.to_string())
+        .or_else(|_| serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string()));
+    let body = parsed.map_err(|_| ApiError::invalid("code", "is required (JSON or form body)"))?;
+    let profile =
+        state.store.redeem_code(&hash(body.code.trim())).await?.ok_or_else(|| {
+            ApiError::BadRequest("invalid_grant: the code is unknown, expired or already used".into())
+        })?;
+    Ok(Json(profile))
+}

@@ -1,0 +1,166 @@
+//! Turning what an admin enters (API or portal) into a checked connection:
+//! SAML metadata by URL, by XML or by hand; OIDC issuer (discovery is tried
+//! on save), client ID and secret (sealed at once).
+
+use serde::Deserialize;
+
+use super::{AttributeMap, ConnectionInput, IdpConfig, OidcConfig, SamlConfig, oidc::OidcProviders, saml};
+use crate::crypto::Cipher;
+use crate::error::FieldError;
+
+/// A connection as submitted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionRequest {
+    /// `saml` or `oidc`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub provider: String,
+    pub name: Option<String>,
+    pub saml: Option<SamlRequest>,
+    pub oidc: Option<OidcRequest>,
+    pub attribute_map: Option<AttributeMap>,
+}
+
+/// SAML details: metadata XML, a metadata URL, or the three values by hand.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlRequest {
+    pub metadata_xml: Option<String>,
+    pub metadata_url: Option<String>,
+    pub idp_entity_id: Option<String>,
+    pub idp_sso_url: Option<String>,
+    /// PEM.
+    pub idp_certificate: Option<String>,
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
+    #[serde(default)]
+    pub allow_sha1: bool,
+}
+
+/// OIDC details.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcRequest {
+    pub issuer: String,
+    pub client_id: String,
+    /// Omitted on update: the stored one is kept.
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+fn field(field: &str, message: impl Into<String>) -> Vec<FieldError> {
+    vec![FieldError { field: field.into(), message: message.into() }]
+}
+
+/// Fetches SAML metadata from `url` (10 s, 1 MiB, no redirects to other
+/// schemes).
+async fn fetch_metadata(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err("must be an http(s) URL".into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(parsed).send().await.map_err(|e| format!("could not be fetched: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("answered HTTP {}", response.status().as_u16()));
+    }
+    let body = response.bytes().await.map_err(|e| format!("could not be read: {e}"))?;
+    if body.len() > 1024 * 1024 {
+        return Err("is larger than 1 MiB".into());
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| "is not UTF-8 XML".to_owned())
+}
+
+/// Checks and normalizes a submission. `existing_secret`: an update may omit
+/// the OIDC client secret to keep the stored one.
+pub async fn build(
+    request: ConnectionRequest,
+    cipher: &Cipher,
+    oidc: &OidcProviders,
+    existing_secret: bool,
+) -> Result<ConnectionInput, Vec<FieldError>> {
+    if !super::PROVIDERS.contains(&request.provider.as_str()) {
+        return Err(field("provider", format!("must be one of {}", super::PROVIDERS.join(", "))));
+    }
+    let name =
+        request.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).unwrap_or_else(|| {
+            let provider = match request.provider.as_str() {
+                "okta" => "Okta",
+                "entra" => "Microsoft Entra ID",
+                "google" => "Google Workspace",
+                _ => "Identity provider",
+            };
+            format!("{provider} ({})", request.kind.to_uppercase())
+        });
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(field("name", "must be at most 200 characters, no control characters"));
+    }
+    let attribute_map =
+        request.attribute_map.clone().unwrap_or_else(|| AttributeMap::defaults(&request.provider, &request.kind));
+    if attribute_map.email.trim().is_empty() {
+        return Err(field("attribute_map.email", "must name the attribute that carries the email"));
+    }
+    match request.kind.as_str() {
+        "saml" => {
+            let s = request.saml.ok_or_else(|| field("saml", "is required for a SAML connection"))?;
+            let mut config = if let Some(xml) = s.metadata_xml.as_deref().filter(|x| !x.trim().is_empty()) {
+                saml::parse_idp_metadata(xml).map_err(|e| field("saml.metadata_xml", e))?
+            } else if let Some(url) = s.metadata_url.as_deref().filter(|u| !u.trim().is_empty()) {
+                let xml = fetch_metadata(url.trim()).await.map_err(|e| field("saml.metadata_url", e))?;
+                let mut config = saml::parse_idp_metadata(&xml).map_err(|e| field("saml.metadata_url", e))?;
+                config.metadata_url = Some(url.trim().to_owned());
+                config
+            } else {
+                let cert = s.idp_certificate.clone().unwrap_or_default();
+                let info = saml::certificate_info(&cert).map_err(|e| field("saml.idp_certificate", e))?;
+                SamlConfig {
+                    idp_entity_id: s.idp_entity_id.clone().unwrap_or_default().trim().to_owned(),
+                    idp_sso_url: s.idp_sso_url.clone().unwrap_or_default().trim().to_owned(),
+                    idp_certificates: vec![saml::pem(&info.der_base64)],
+                    ..SamlConfig::default()
+                }
+            };
+            config.allow_idp_initiated = s.allow_idp_initiated;
+            config.allow_sha1 = s.allow_sha1;
+            saml::validate(&config).map_err(|e| field("saml", e))?;
+            let expiry = saml::earliest_expiry(&config.idp_certificates);
+            Ok(ConnectionInput {
+                provider: request.provider,
+                name,
+                idp: IdpConfig::Saml(config),
+                sealed_client_secret: None,
+                attribute_map,
+                certificate_expires_at: expiry,
+            })
+        }
+        "oidc" => {
+            let o = request.oidc.ok_or_else(|| field("oidc", "is required for an OIDC connection"))?;
+            let config = OidcConfig {
+                issuer: o.issuer.trim().to_owned(),
+                client_id: o.client_id.trim().to_owned(),
+                scopes: o.scopes,
+            };
+            super::oidc::validate(&config).map_err(|e| field("oidc", e))?;
+            let secret = o.client_secret.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            if secret.is_none() && !existing_secret {
+                return Err(field("oidc.client_secret", "is required"));
+            }
+            oidc.discover(&config.issuer, true).await.map_err(|e| field("oidc.issuer", e))?;
+            Ok(ConnectionInput {
+                provider: request.provider,
+                name,
+                idp: IdpConfig::Oidc(config),
+                sealed_client_secret: secret.map(|s| cipher.seal(s)),
+                attribute_map,
+                certificate_expires_at: None,
+            })
+        }
+        _ => Err(field("type", "must be saml or oidc")),
+    }
+}
