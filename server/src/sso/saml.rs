@@ -17,7 +17,6 @@ use base64::engine::general_purpose::STANDARD;
 use samael::crypto::AllowedSignatureAlgorithm;
 use samael::metadata::EntityDescriptor;
 use samael::service_provider::{Error as SpError, ServiceProvider};
-use samael::traits::ToXml;
 use time::OffsetDateTime;
 
 use super::SamlConfig;
@@ -206,18 +205,21 @@ fn service_provider(config: &SamlConfig, urls: &SpUrls) -> Result<ServiceProvide
     })
 }
 
-/// This SP's metadata for one connection.
+/// This SP's metadata for one connection (no single logout: Portico does
+/// not keep IdP sessions).
 pub fn sp_metadata(urls: &SpUrls) -> Result<String, String> {
-    let sp = ServiceProvider {
-        entity_id: Some(urls.entity_id.clone()),
-        acs_url: Some(urls.acs_url.clone()),
-        metadata_url: Some(urls.metadata_url.clone()),
-        slo_url: None,
-        authn_name_id_format: Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into()),
-        ..ServiceProvider::default()
-    };
-    let descriptor = sp.metadata().map_err(|e| e.to_string())?;
-    descriptor.to_string().map_err(|e| e.to_string())
+    Ok(format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"#,
+        entity = xml_escape(&urls.entity_id),
+        acs = xml_escape(&urls.acs_url),
+    ))
 }
 
 /// A fresh AuthnRequest ID: `_` + 128 random bits.
@@ -358,5 +360,17 @@ fn reason(e: &SpError, xml: &str, config: &SamlConfig, urls: &SpUrls) -> String 
             "the assertion is encrypted; turn off assertion encryption in the IdP".into()
         }
         other => format!("the SAML response could not be read: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sp_metadata_names_the_acs_url() {
+        let urls = SpUrls::new("https://portico.example", uuid::Uuid::nil());
+        let xml = sp_metadata(&urls).unwrap();
+        assert!(xml.contains("https://portico.example/sso/saml/00000000-0000-0000-0000-000000000000/acs"), "{xml}");
     }
 }

@@ -13,4 +13,5 @@ mod portal;
 mod resilience;
 mod scim;
 mod site;
+mod sso;
 mod webhooks;

@@ -1,0 +1,524 @@
+//! SSO end to end against real identity providers on loopback: PyPI
+//! `pysaml2` (signing with Debian `xmlsec1`) and npm `oidc-provider`. A small
+//! cookie-keeping client plays the browser: it follows redirects and submits
+//! the IdP's auto-posting forms, as a browser would.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+
+/// The vendor's callback: on the allow-list, never fetched.
+const VENDOR_CALLBACK: &str = "http://127.0.0.1:9/sso/callback";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Portico listening where its public URL says (IdPs post back to it).
+async fn portico(backend: Backend) -> TestApp {
+    let port = free_port();
+    spawn_app_with(backend, |s| {
+        s.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        s.public_url = format!("http://127.0.0.1:{port}");
+        s.sso.redirect_uris = vec![VENDOR_CALLBACK.into()];
+    })
+    .await
+}
+
+/// A test peer process that prints `READY <url>`.
+struct Peer {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+async fn start_peer(program: PathBuf, args: Vec<String>) -> Peer {
+    let mut child = tokio::process::Command::new(&program)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} (./scripts/test installs the test peers): {e}", program.display()));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("peer starts within 30 s")
+        .unwrap()
+        .expect("peer prints READY");
+    let url = ready.strip_prefix("READY ").expect("READY line").trim().to_owned();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Peer { url, _child: child }
+}
+
+fn peers_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"))
+}
+
+async fn saml_idp() -> Peer {
+    let port = free_port();
+    start_peer(crate::helpers::python(), vec![peers_dir().join("saml_idp.py").display().to_string(), port.to_string()])
+        .await
+}
+
+async fn oidc_op(app: &TestApp, secret: &str) -> Peer {
+    let port = free_port();
+    let node_modules = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/npm/node_modules"));
+    // ESM resolves packages next to the script: link the script into .tools/npm.
+    let script = node_modules.parent().unwrap().join("oidc_provider.mjs");
+    std::fs::copy(peers_dir().join("oidc_provider.mjs"), &script).expect("copy the OIDC peer next to node_modules");
+    start_peer(
+        PathBuf::from("node"),
+        vec![
+            script.display().to_string(),
+            port.to_string(),
+            "portico-test".into(),
+            secret.into(),
+            format!("{}/sso/oidc/callback", app.address),
+        ],
+    )
+    .await
+}
+
+/// Where the browser ended.
+#[derive(Debug)]
+enum Landing {
+    /// Redirected to the vendor's callback (full URL).
+    Vendor(url::Url),
+    /// Stopped on a page (status, body).
+    Page(u16, String),
+}
+
+/// A browser without JavaScript beyond auto-posting forms: keeps cookies,
+/// follows redirects, submits `<form method="post">` pages.
+#[derive(Default)]
+struct Browser {
+    cookies: HashMap<String, String>,
+    /// The last form posted (action, fields): for replays.
+    last_form: Option<(String, Vec<(String, String)>)>,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// The auto-posting form of an IdP page, if any.
+fn post_form(body: &str) -> Option<(String, Vec<(String, String)>)> {
+    let form_start = body.find("<form")?;
+    let form_tag = &body[form_start..form_start + body[form_start..].find('>')?];
+    if !form_tag.to_ascii_lowercase().contains("method=\"post\"") {
+        return None;
+    }
+    let action = attr(form_tag, "action")?;
+    let mut fields = Vec::new();
+    let mut rest = &body[form_start..];
+    while let Some(i) = rest.find("<input") {
+        let end = rest[i..].find('>').unwrap() + i;
+        let tag = &rest[i..end];
+        if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
+            fields.push((n, v));
+        }
+        rest = &rest[end..];
+    }
+    Some((action, fields))
+}
+
+impl Browser {
+    async fn go(&mut self, app: &TestApp, url: &str) -> Landing {
+        self.request(app, Method::GET, url, None).await
+    }
+
+    async fn post(&mut self, app: &TestApp, url: &str, fields: Vec<(String, String)>) -> Landing {
+        self.request(app, Method::POST, url, Some(fields)).await
+    }
+
+    async fn request(
+        &mut self,
+        app: &TestApp,
+        mut method: Method,
+        url: &str,
+        mut form: Option<Vec<(String, String)>>,
+    ) -> Landing {
+        let mut url = url::Url::parse(url).unwrap();
+        for _ in 0..20 {
+            if url.as_str().starts_with(VENDOR_CALLBACK) {
+                return Landing::Vendor(url);
+            }
+            let mut req = app.client.request(method.clone(), url.clone());
+            let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            if !cookie.is_empty() {
+                req = req.header("cookie", cookie);
+            }
+            if let Some(fields) = form.take() {
+                self.last_form = Some((url.to_string(), fields.clone()));
+                req = req.form(&fields);
+            }
+            let r = req.send().await.unwrap();
+            for c in r.headers().get_all("set-cookie") {
+                let pair = c.to_str().unwrap().split(';').next().unwrap();
+                if let Some((k, v)) = pair.split_once('=') {
+                    self.cookies.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+            }
+            let status = r.status().as_u16();
+            if (300..400).contains(&status) {
+                let location = r.headers()["location"].to_str().unwrap().to_owned();
+                url = url.join(&location).unwrap();
+                method = Method::GET;
+                continue;
+            }
+            let body = r.text().await.unwrap();
+            match post_form(&body) {
+                Some((action, fields)) if status == 200 => {
+                    url = url.join(&action).unwrap();
+                    method = Method::POST;
+                    form = Some(fields);
+                }
+                _ => return Landing::Page(status, body),
+            }
+        }
+        panic!("too many redirects");
+    }
+}
+
+fn query(url: &url::Url, key: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+async fn create_connection(app: &TestApp, org: &str, body: Value) -> Value {
+    let r = app.api(Method::POST, &format!("/organizations/{org}/connections")).json(&body).send().await.unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn activate(app: &TestApp, id: &str) {
+    let r = app.api(Method::POST, &format!("/connections/{id}/activate")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+fn authorize_url(app: &TestApp, by: &str, id: &str, state: &str) -> String {
+    format!("{}/sso/authorize?{by}={id}&redirect_uri={VENDOR_CALLBACK}&state={state}", app.address)
+}
+
+async fn redeem(app: &TestApp, code: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/sso/token", app.address))
+        .bearer_auth(&app.api_key)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn event_types(app: &TestApp) -> Vec<String> {
+    app.store.list_events(None, None, 1000).await.unwrap().into_iter().map(|e| e.kind).collect()
+}
+
+async fn saml_sp_initiated_login_returns_the_profile(backend: Backend) {
+    let app = portico(backend).await;
+    let idp = saml_idp().await;
+    let org = app.org("Acme").await;
+    let org_id = org["id"].as_str().unwrap();
+    let c = create_connection(
+        &app,
+        org_id,
+        json!({ "type": "saml", "provider": "okta", "saml": { "metadata_url": format!("{}/metadata", idp.url) } }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(c["state"], "draft");
+    assert_eq!(c["idp"]["idp_entity_id"], format!("{}/metadata", idp.url));
+    assert_eq!(c["sp"]["acs_url"], format!("{}/sso/saml/{id}/acs", app.address));
+    assert!(c["certificate_expires_at"].is_string(), "{c}");
+
+    // The SP metadata names the ACS URL and entity ID.
+    let metadata = app.client.get(c["sp"]["metadata_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(metadata.headers()["content-type"], "application/samlmetadata+xml");
+    let xml = metadata.text().await.unwrap();
+    assert!(xml.contains(c["sp"]["acs_url"].as_str().unwrap()) && xml.contains(c["sp"]["entity_id"].as_str().unwrap()));
+
+    // Not active yet: the vendor cannot use it.
+    let r = app.client.get(authorize_url(&app, "connection_id", id, "s1")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    activate(&app, id).await;
+
+    let mut browser = Browser::default();
+    let Landing::Vendor(back) = browser.go(&app, &authorize_url(&app, "organization_id", org_id, "xyz")).await else {
+        panic!("the login did not come back to the vendor");
+    };
+    assert_eq!(query(&back, "state").as_deref(), Some("xyz"));
+    let code = query(&back, "code").expect("a code");
+    let profile: Value = redeem(&app, &code).await.json().await.unwrap();
+    assert_eq!(profile["email"], "ada@example.com");
+    assert_eq!(profile["first_name"], "Ada");
+    assert_eq!(profile["last_name"], "Lovelace");
+    assert_eq!(profile["groups"], json!(["engineering", "admins"]));
+    assert_eq!(profile["idp_id"], "ada@example.com");
+    assert_eq!(profile["organization_id"], org_id);
+    assert_eq!(profile["connection_id"], id);
+    assert_eq!(profile["connection_type"], "saml");
+    assert!(profile["raw_attributes"]["firstName"].is_array());
+
+    // A code works once.
+    let again = redeem(&app, &code).await;
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.unwrap().contains("invalid_grant"));
+
+    // The same response posted again is refused (replay).
+    let (acs, fields) = browser.last_form.clone().unwrap();
+    let Landing::Page(status, body) = browser.post(&app, &acs, fields).await else { panic!("replay accepted") };
+    assert_eq!(status, 400);
+    assert!(body.contains("replayed"), "{body}");
+
+    let types = event_types(&app).await;
+    for t in ["connection.created", "sso.enabled", "authentication.sso_succeeded", "authentication.sso_failed"] {
+        assert!(types.iter().any(|k| k == t), "{t} in {types:?}");
+    }
+    let attempts: Value = app.get(&format!("/connections/{id}/attempts")).await.json().await.unwrap();
+    let outcomes: Vec<&str> =
+        attempts["data"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["failed", "succeeded"]);
+}
+
+/// Bad responses from the same real IdP are refused with the right reason.
+async fn saml_bad_responses_are_refused_with_the_reason(backend: Backend) {
+    let app = portico(backend).await;
+    let idp = saml_idp().await;
+    let org = app.org("Acme").await;
+    let org_id = org["id"].as_str().unwrap();
+    let metadata = app.client.get(format!("{}/metadata", idp.url)).send().await.unwrap().text().await.unwrap();
+    let cert_start = metadata.find("X509Certificate>").unwrap() + "X509Certificate>".len();
+    let cert = &metadata[cert_start..cert_start + metadata[cert_start..].find('<').unwrap()];
+    let cases = [
+        ("unsigned", "unsigned response"),
+        ("wrong_cert", "bad signature"),
+        ("expired", "expired"),
+        ("wrong_audience", "wrong audience"),
+        ("sha1", "RSA-SHA1"),
+        ("no_email", "missing email attribute"),
+    ];
+    for (mode, reason) in cases {
+        let c = create_connection(
+            &app,
+            org_id,
+            json!({ "type": "saml", "provider": "generic", "name": mode, "saml": {
+                "idp_entity_id": format!("{}/metadata", idp.url),
+                "idp_sso_url": format!("{}/sso/{mode}", idp.url),
+                "idp_certificate": cert,
+            }}),
+        )
+        .await;
+        let id = c["id"].as_str().unwrap();
+        activate(&app, id).await;
+        let landing = Browser::default().go(&app, &authorize_url(&app, "connection_id", id, "st")).await;
+        let Landing::Vendor(back) = landing else { panic!("{mode}: {landing:?}") };
+        assert_eq!(query(&back, "error").as_deref(), Some("access_denied"), "{mode}: {back}");
+        assert_eq!(query(&back, "state").as_deref(), Some("st"));
+        let description = query(&back, "error_description").unwrap();
+        assert!(description.contains(reason), "{mode}: expected {reason:?} in {description:?}");
+        assert!(query(&back, "code").is_none());
+    }
+    // Signed responses (not just assertions) are accepted too.
+    let c = create_connection(
+        &app,
+        org_id,
+        json!({ "type": "saml", "provider": "generic", "saml": {
+            "idp_entity_id": format!("{}/metadata", idp.url),
+            "idp_sso_url": format!("{}/sso/signed_response", idp.url),
+            "idp_certificate": cert,
+        }}),
+    )
+    .await;
+    activate(&app, c["id"].as_str().unwrap()).await;
+    let landing =
+        Browser::default().go(&app, &authorize_url(&app, "connection_id", c["id"].as_str().unwrap(), "s")).await;
+    let Landing::Vendor(back) = landing else { panic!("{landing:?}") };
+    assert!(query(&back, "code").is_some(), "{back}");
+}
+
+async fn saml_idp_initiated_logins_become_sp_initiated(backend: Backend) {
+    let app = portico(backend).await;
+    let idp = saml_idp().await;
+    let org = app.org("Acme").await;
+    let body = |allow: bool| {
+        json!({ "type": "saml", "provider": "okta", "saml": {
+            "metadata_url": format!("{}/metadata", idp.url), "allow_idp_initiated": allow } })
+    };
+    let c = create_connection(&app, org["id"].as_str().unwrap(), body(true)).await;
+    let id = c["id"].as_str().unwrap();
+    activate(&app, id).await;
+    let start = format!(
+        "{}/idp-initiated?sp={}&acs={}",
+        idp.url,
+        c["sp"]["entity_id"].as_str().unwrap(),
+        c["sp"]["acs_url"].as_str().unwrap()
+    );
+    let mut browser = Browser::default();
+    let Landing::Vendor(back) = browser.go(&app, &start).await else { panic!("IdP-initiated login failed") };
+    let profile: Value = redeem(&app, &query(&back, "code").unwrap()).await.json().await.unwrap();
+    assert_eq!(profile["email"], "ada@example.com");
+
+    // Off by default: refused with the reason.
+    let off = create_connection(&app, org["id"].as_str().unwrap(), body(false)).await;
+    activate(&app, off["id"].as_str().unwrap()).await;
+    let start = format!(
+        "{}/idp-initiated?sp={}&acs={}",
+        idp.url,
+        off["sp"]["entity_id"].as_str().unwrap(),
+        off["sp"]["acs_url"].as_str().unwrap()
+    );
+    let Landing::Page(status, page) = Browser::default().go(&app, &start).await else { panic!("accepted") };
+    assert_eq!(status, 400);
+    assert!(page.contains("IdP-initiated sign-in is not allowed"), "{page}");
+}
+
+async fn oidc_code_flow_with_pkce_returns_the_profile(backend: Backend) {
+    let app = portico(backend).await;
+    let secret = "oidc-secret-that-must-stay-encrypted";
+    let op = oidc_op(&app, secret).await;
+    let org = app.org("Acme").await;
+    let c = create_connection(
+        &app,
+        org["id"].as_str().unwrap(),
+        json!({ "type": "oidc", "provider": "generic", "oidc": {
+            "issuer": op.url, "client_id": "portico-test", "client_secret": secret, "scopes": ["groups"] } }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(c["sp"]["redirect_uri"], format!("{}/sso/oidc/callback", app.address));
+    assert_eq!(c["has_client_secret"], true);
+    assert!(!c.to_string().contains(secret));
+    assert!(!raw_connection(&app.database_url).await.contains(secret), "the client secret is encrypted at rest");
+    activate(&app, id).await;
+
+    let login = |state: &'static str| {
+        let url = authorize_url(&app, "connection_id", id, state);
+        let app = &app;
+        async move {
+            let mut browser = Browser::default();
+            let landing = browser.go(app, &url).await;
+            let Landing::Vendor(back) = landing else { panic!("{landing:?}") };
+            assert_eq!(query(&back, "state").as_deref(), Some(state));
+            redeem(app, &query(&back, "code").unwrap_or_else(|| panic!("{back}"))).await.json::<Value>().await.unwrap()
+        }
+    };
+    let profile = login("one").await;
+    assert_eq!(profile["email"], "ada@example.com");
+    assert_eq!(profile["first_name"], "Ada");
+    assert_eq!(profile["last_name"], "Lovelace");
+    assert_eq!(profile["idp_id"], "user-ada");
+    assert_eq!(profile["groups"], json!(["engineering", "admins"]));
+    assert_eq!(profile["connection_type"], "oidc");
+
+    // The provider rotates its signing key: Portico refetches the JWKS.
+    let rotated = app.client.post(format!("{}/rotate-keys", op.url)).send().await.unwrap();
+    assert_eq!(rotated.status(), 200);
+    let again = login("two").await;
+    assert_eq!(again["id"], profile["id"], "the same user gets the same profile id");
+}
+
+async fn oidc_wrong_client_secret_is_reported(backend: Backend) {
+    let app = portico(backend).await;
+    let op = oidc_op(&app, "the-real-secret").await;
+    let org = app.org("Acme").await;
+    let c = create_connection(
+        &app,
+        org["id"].as_str().unwrap(),
+        json!({ "type": "oidc", "provider": "okta", "oidc": {
+            "issuer": op.url, "client_id": "portico-test", "client_secret": "a-wrong-secret" } }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    activate(&app, id).await;
+    let landing = Browser::default().go(&app, &authorize_url(&app, "connection_id", id, "s")).await;
+    let Landing::Vendor(back) = landing else { panic!("{landing:?}") };
+    assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
+    let description = query(&back, "error_description").unwrap();
+    assert!(description.contains("token request failed") && description.contains("client"), "{description}");
+}
+
+async fn bad_setup_and_authorize_requests_get_problems(backend: Backend) {
+    let app = portico(backend).await;
+    let org = app.org("Acme").await;
+    let org_id = org["id"].as_str().unwrap();
+    // Unlisted redirect URI: never redirected to.
+    let r = app
+        .client
+        .get(format!("{}/sso/authorize?organization_id={org_id}&redirect_uri=https://evil.example/cb", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.headers().get("location").is_none());
+    // No active connection.
+    let r = app.client.get(authorize_url(&app, "organization_id", org_id, "s")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // Unverified domain.
+    let r = app.client.get(authorize_url(&app, "domain", "acme.example", "s")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // Bad connection bodies.
+    for (body, field) in [
+        (
+            json!({ "type": "saml", "provider": "okta", "saml": { "metadata_xml": "<not-metadata/>" } }),
+            "saml.metadata_xml",
+        ),
+        (
+            json!({ "type": "saml", "provider": "okta", "saml": { "metadata_xml": "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>" } }),
+            "saml.metadata_xml",
+        ),
+        (
+            json!({ "type": "saml", "provider": "okta", "saml": { "idp_entity_id": "x", "idp_sso_url": "https://idp.example/sso", "idp_certificate": "nope" } }),
+            "saml.idp_certificate",
+        ),
+        (
+            json!({ "type": "oidc", "provider": "okta", "oidc": { "issuer": "http://127.0.0.1:9", "client_id": "a", "client_secret": "b" } }),
+            "oidc.issuer",
+        ),
+        (json!({ "type": "ldap", "provider": "okta" }), "type"),
+        (json!({ "type": "saml", "provider": "nobody" }), "provider"),
+    ] {
+        let r =
+            app.api(Method::POST, &format!("/organizations/{org_id}/connections")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 422, "{body}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let listed: Value = app.get(&format!("/organizations/{org_id}/connections")).await.json().await.unwrap();
+    assert_eq!(listed["data"], json!([]), "nothing stored");
+    // Unknown codes.
+    let r = redeem(&app, "no-such-code").await;
+    assert_eq!(r.status(), 400);
+}
+
+async fn raw_connection(url: &str) -> String {
+    use sqlx::Connection;
+    let sql = "SELECT COALESCE(client_secret, '') || CAST(config AS TEXT) FROM sso_connections";
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as::<_, (String,)>(sql).fetch_one(&mut c).await.unwrap().0
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as::<_, (String,)>(sql).fetch_one(&mut c).await.unwrap().0
+    }
+}
+
+both_backends!(
+    saml_sp_initiated_login_returns_the_profile,
+    saml_bad_responses_are_refused_with_the_reason,
+    saml_idp_initiated_logins_become_sp_initiated,
+    oidc_code_flow_with_pkce_returns_the_profile,
+    oidc_wrong_client_secret_is_reported,
+    bad_setup_and_authorize_requests_get_problems,
+);
