@@ -38,8 +38,10 @@ struct Peer {
 }
 
 async fn start_peer(program: PathBuf, args: Vec<String>) -> Peer {
+    let node_modules = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/npm/node_modules"));
     let mut child = tokio::process::Command::new(&program)
         .args(&args)
+        .env("OIDC_PROVIDER_NODE_MODULES", node_modules)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -67,14 +69,10 @@ async fn saml_idp() -> Peer {
 
 async fn oidc_op(app: &TestApp, secret: &str) -> Peer {
     let port = free_port();
-    let node_modules = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/npm/node_modules"));
-    // ESM resolves packages next to the script: link the script into .tools/npm.
-    let script = node_modules.parent().unwrap().join("oidc_provider.mjs");
-    std::fs::copy(peers_dir().join("oidc_provider.mjs"), &script).expect("copy the OIDC peer next to node_modules");
     start_peer(
         PathBuf::from("node"),
         vec![
-            script.display().to_string(),
+            peers_dir().join("oidc_provider.mjs").display().to_string(),
             port.to_string(),
             "portico-test".into(),
             secret.into(),

@@ -8,7 +8,12 @@
 // signing key (JWKS rotation).
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
-import Provider from 'oidc-provider';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// The package lives in .tools/npm (scripts/test installs it): OIDC_PROVIDER_NODE_MODULES.
+const modules = process.env.OIDC_PROVIDER_NODE_MODULES;
+const { default: Provider } = await import(pathToFileURL(join(modules, 'oidc-provider', 'lib', 'index.js')).href);
 
 const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
