@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::dto::{PortalDirectory, PortalDirectoryActivity, PortalDomain, PortalInfo, SessionState};
+use crate::dto::{PortalDirectory, PortalDomain, PortalInfo, SessionState};
 
 /// Name of the portal session cookie.
 pub const SESSION_COOKIE: &str = "portico_session";
@@ -64,9 +64,6 @@ pub trait PortalBackend: Send + Sync + 'static {
 
     /// Deletes a directory.
     async fn delete_directory(&self, token: Option<&str>, id: &str) -> Result<(), BackendError>;
-
-    /// Users, groups, request log and last sync of a directory.
-    async fn directory_activity(&self, token: Option<&str>, id: &str) -> Result<PortalDirectoryActivity, BackendError>;
 }
 
 /// Cloneable handle placed in the Leptos context by the server.

@@ -147,6 +147,8 @@ pub struct PortalDirectory {
     pub last_request_at: Option<String>,
     /// Only right after creation or rotation.
     pub bearer_token: Option<String>,
+    /// Users, groups, request log and last sync (in listings).
+    pub activity: Option<PortalDirectoryActivity>,
 }
 
 /// What a directory's IdP has provisioned and asked lately: the portal's

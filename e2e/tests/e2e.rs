@@ -440,13 +440,26 @@ async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
         if card.locator("tr.request.client-error").count().await.unwrap() > 0 {
             break;
         }
-        card.locator("button.refresh").click(None).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        card.locator("button.refresh").click(None).await.unwrap();
     }
+    let requests = card.locator("table.requests").inner_text().await.unwrap();
+    assert!(card.locator("tr.request.client-error").count().await.unwrap() > 0, "no failed request in {requests}");
     let failed = card.locator("tr.request.client-error").first().inner_text().await.unwrap();
     assert!(failed.contains("GET /Users?filter=") && failed.contains("400"), "{failed}");
-    let requests = card.locator("table.requests").inner_text().await.unwrap();
     assert!(requests.contains("POST /Users") && requests.contains("POST /Groups"), "{requests}");
+    // Refresh shows new activity without a reload.
+    let bob = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "bob@piedpiper.example",
+        "active": true
+    });
+    assert_eq!(scim(reqwest::Method::POST, "/Users").body(bob.to_string()).send().await.unwrap().status(), 201);
+    page.wait_for_function("document.querySelector('.directories-panel')?.dataset.hydrated === 'true'", None)
+        .await
+        .unwrap();
+    card.locator("button.refresh").click(None).await.unwrap();
+    card.locator("tr[data-user='bob@piedpiper.example']").wait_for(None).await.expect("refresh lists the new user");
     let last_sync = card.locator("[data-testid=last-sync]").inner_text().await.unwrap();
     assert!(last_sync.starts_with("Last sync: "), "{last_sync}");
     page.screenshot_to_file(&output_dir().join("directory-active.png"), None).await.unwrap();

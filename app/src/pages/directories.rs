@@ -39,14 +39,6 @@ pub async fn delete_directory(id: String) -> Result<(), ServerFnError> {
     backend.0.delete_directory(token.as_deref(), &id).await.map_err(super::common::backend_error)
 }
 
-/// Users, groups, request log and last sync of one directory.
-#[server(prefix = "/_portal/fn")]
-pub async fn directory_activity(id: String) -> Result<PortalDirectoryActivity, ServerFnError> {
-    let backend = crate::backend::Backend::from_context()?;
-    let token = crate::backend::session_cookie().await;
-    backend.0.directory_activity(token.as_deref(), &id).await.map_err(super::common::backend_error)
-}
-
 const PROVIDERS: [(&str, &str); 6] = [
     ("okta", "Okta"),
     ("entra", "Microsoft Entra ID"),
@@ -87,6 +79,7 @@ fn FreshToken(directory: PortalDirectory) -> impl IntoView {
 #[component]
 fn DirectoryCard(
     directory: PortalDirectory,
+    refresh: WriteSignal<u32>,
     rotate: Action<String, Result<PortalDirectory, ServerFnError>>,
     remove: Action<String, Result<(), ServerFnError>>,
 ) -> impl IntoView {
@@ -110,7 +103,7 @@ fn DirectoryCard(
                 <dd>"HTTP header, bearer token"</dd>
             </dl>
             <p class="status-line" data-testid="last-request">{last}</p>
-            <Activity id=directory.id.clone() />
+            <Activity activity=directory.activity.clone() refresh />
             <div class="actions">
                 <button type="button" class="button secondary rotate" on:click=move |_| { rotate.dispatch(for_rotate.clone()); }>
                     "Generate new token"
@@ -138,9 +131,7 @@ fn status_class(status: u16) -> &'static str {
 
 /// What the IdP provisioned and asked lately, with a refresh button.
 #[component]
-fn Activity(id: String) -> impl IntoView {
-    let (refreshed, refresh) = signal(0u32);
-    let activity = Resource::new(move || (id.clone(), refreshed.get()), |(id, _)| directory_activity(id));
+fn Activity(activity: Option<PortalDirectoryActivity>, refresh: WriteSignal<u32>) -> impl IntoView {
     view! {
         <section class="activity">
             <div class="activity-head">
@@ -149,14 +140,7 @@ fn Activity(id: String) -> impl IntoView {
                     "Refresh"
                 </button>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading activity…"</p> }>
-                {move || Suspend::new(async move {
-                    match activity.await {
-                        Ok(a) => view! { <ActivityTables activity=a /> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{message(&e)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {activity.map(|a| view! { <ActivityTables activity=a /> })}
         </section>
     }
 }
@@ -238,8 +222,9 @@ pub fn DirectoriesPanel() -> impl IntoView {
     let create = ServerAction::<CreateDirectory>::new();
     let rotate = Action::new(|id: &String| rotate_directory_token(id.clone()));
     let remove = Action::new(|id: &String| delete_directory(id.clone()));
+    let (refreshed, refresh) = signal(0u32);
     let directories = Resource::new(
-        move || (create.version().get(), rotate.version().get(), remove.version().get()),
+        move || (create.version().get(), rotate.version().get(), remove.version().get(), refreshed.get()),
         |_| list_directories(),
     );
     let (hydrated, set_hydrated) = signal(false);
@@ -287,7 +272,7 @@ pub fn DirectoriesPanel() -> impl IntoView {
                         }.into_any(),
                         Ok(list) => view! {
                             <div class="domains">
-                                {list.into_iter().map(|d| view! { <DirectoryCard directory=d rotate remove /> }).collect_view()}
+                                {list.into_iter().map(|d| view! { <DirectoryCard directory=d refresh rotate remove /> }).collect_view()}
                             </div>
                         }.into_any(),
                         Err(e) => view! { <p role="alert" class="error">{message(&e)}</p> }.into_any(),

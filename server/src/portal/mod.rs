@@ -261,7 +261,53 @@ impl ServerBackend {
             state: d.state,
             last_request_at: d.last_request_at.and_then(|t| t.format(rfc3339).ok()),
             bearer_token: token,
+            activity: None,
         }
+    }
+
+    /// Users, groups, request log and last sync of a directory.
+    async fn directory_activity(
+        &self,
+        dir: &crate::directories::Directory,
+    ) -> Result<PortalDirectoryActivity, BackendError> {
+        const SHOWN: i64 = 50;
+        let counts = self.store.directory_counts(dir.id).await.map_err(unavailable)?;
+        let users = self.store.directory_users_by_name(dir.id, SHOWN).await.map_err(unavailable)?;
+        let groups = self.store.directory_groups_by_name(dir.id, SHOWN).await.map_err(unavailable)?;
+        let requests = self.store.scim_requests(dir.id, SHOWN).await.map_err(unavailable)?;
+        let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+        Ok(PortalDirectoryActivity {
+            last_sync_at: counts.last_success_at.or(dir.last_request_at).and_then(rfc3339),
+            user_count: counts.users,
+            active_user_count: counts.active_users,
+            users: users
+                .into_iter()
+                .map(|u| PortalDirectoryUser {
+                    name: match (u.first_name, u.last_name) {
+                        (None, None) => None,
+                        (first, last) => Some(
+                            format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default()).trim().to_owned(),
+                        ),
+                    },
+                    username: u.username,
+                    email: u.email,
+                    state: u.state.to_owned(),
+                })
+                .collect(),
+            group_count: counts.groups,
+            groups: groups.into_iter().map(|(name, members)| PortalDirectoryGroup { name, members }).collect(),
+            requests: requests
+                .into_iter()
+                .map(|r| PortalScimRequest {
+                    at: rfc3339(r.occurred_at).unwrap_or_default(),
+                    method: r.method,
+                    path: r.path,
+                    status: u16::try_from(r.status).unwrap_or(0),
+                    latency_ms: format!("{:.1}", r.latency_us as f64 / 1000.0),
+                    detail: r.detail,
+                })
+                .collect(),
+        })
     }
 
     /// Directory `id` if it belongs to `org`.
@@ -375,7 +421,14 @@ impl PortalBackend for ServerBackend {
     async fn directories(&self, token: Option<&str>) -> Result<Vec<PortalDirectory>, BackendError> {
         let org = self.authorize(token, Intent::Dsync).await?;
         let list = self.store.list_directories(org).await.map_err(unavailable)?;
-        Ok(list.into_iter().map(|d| self.portal_directory(d, None)).collect())
+        let mut out = Vec::with_capacity(list.len());
+        for d in list {
+            let activity = self.directory_activity(&d).await?;
+            let mut shown = self.portal_directory(d, None);
+            shown.activity = Some(activity);
+            out.push(shown);
+        }
+        Ok(out)
     }
 
     async fn create_directory(
@@ -419,48 +472,5 @@ impl PortalBackend for ServerBackend {
         let dir = self.own_directory(org, id).await?;
         self.store.delete_directory(dir.id).await.map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn directory_activity(&self, token: Option<&str>, id: &str) -> Result<PortalDirectoryActivity, BackendError> {
-        const SHOWN: i64 = 50;
-        let org = self.authorize(token, Intent::Dsync).await?;
-        let dir = self.own_directory(org, id).await?;
-        let counts = self.store.directory_counts(dir.id).await.map_err(unavailable)?;
-        let users = self.store.directory_users_by_name(dir.id, SHOWN).await.map_err(unavailable)?;
-        let groups = self.store.directory_groups_by_name(dir.id, SHOWN).await.map_err(unavailable)?;
-        let requests = self.store.scim_requests(dir.id, SHOWN).await.map_err(unavailable)?;
-        let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
-        Ok(PortalDirectoryActivity {
-            last_sync_at: counts.last_success_at.or(dir.last_request_at).and_then(rfc3339),
-            user_count: counts.users,
-            active_user_count: counts.active_users,
-            users: users
-                .into_iter()
-                .map(|u| PortalDirectoryUser {
-                    name: match (u.first_name, u.last_name) {
-                        (None, None) => None,
-                        (first, last) => Some(
-                            format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default()).trim().to_owned(),
-                        ),
-                    },
-                    username: u.username,
-                    email: u.email,
-                    state: u.state.to_owned(),
-                })
-                .collect(),
-            group_count: counts.groups,
-            groups: groups.into_iter().map(|(name, members)| PortalDirectoryGroup { name, members }).collect(),
-            requests: requests
-                .into_iter()
-                .map(|r| PortalScimRequest {
-                    at: rfc3339(r.occurred_at).unwrap_or_default(),
-                    method: r.method,
-                    path: r.path,
-                    status: u16::try_from(r.status).unwrap_or(0),
-                    latency_ms: format!("{:.1}", r.latency_us as f64 / 1000.0),
-                    detail: r.detail,
-                })
-                .collect(),
-        })
     }
 }
