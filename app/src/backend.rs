@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::dto::{PortalDirectory, PortalDomain, PortalInfo, SessionState};
+use crate::dto::{
+    PortalConnection, PortalConnectionForm, PortalDirectory, PortalDomain, PortalInfo, PortalTestResult, SessionState,
+};
 
 /// Name of the portal session cookie.
 pub const SESSION_COOKIE: &str = "portico_session";
@@ -64,6 +66,37 @@ pub trait PortalBackend: Send + Sync + 'static {
 
     /// Deletes a directory.
     async fn delete_directory(&self, token: Option<&str>, id: &str) -> Result<(), BackendError>;
+
+    /// SSO connections of the session's organization (needs the sso intent).
+    async fn connections(&self, token: Option<&str>) -> Result<Vec<PortalConnection>, BackendError>;
+
+    /// Starts a draft connection for `choice` (`okta-saml`, `entra-oidc`, …).
+    async fn start_connection(&self, token: Option<&str>, choice: &str) -> Result<PortalConnection, BackendError>;
+
+    /// Saves IdP details and attribute mapping.
+    async fn configure_connection(
+        &self,
+        token: Option<&str>,
+        id: &str,
+        form: PortalConnectionForm,
+    ) -> Result<PortalConnection, BackendError>;
+
+    /// Starts a Test sign-in; returns the IdP URL to open.
+    async fn test_connection(&self, token: Option<&str>, id: &str) -> Result<String, BackendError>;
+
+    /// The outcome of Test sign-in `login`.
+    async fn test_result(&self, token: Option<&str>, login: &str) -> Result<PortalTestResult, BackendError>;
+
+    /// Activates (`sso.enabled`) or deactivates (`sso.disabled`).
+    async fn set_connection_active(
+        &self,
+        token: Option<&str>,
+        id: &str,
+        active: bool,
+    ) -> Result<PortalConnection, BackendError>;
+
+    /// Deletes a connection.
+    async fn delete_connection(&self, token: Option<&str>, id: &str) -> Result<(), BackendError>;
 }
 
 /// Cloneable handle placed in the Leptos context by the server.

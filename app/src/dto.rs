@@ -198,3 +198,90 @@ pub struct PortalScimRequest {
     /// The SCIM error detail of a failed request.
     pub detail: Option<String>,
 }
+
+/// An SSO connection as the portal shows it (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalConnection {
+    pub id: String,
+    pub name: String,
+    /// `saml` or `oidc`.
+    pub kind: String,
+    /// `okta`, `entra`, `google` or `generic`.
+    pub provider: String,
+    /// `draft`, `active` or `inactive`.
+    pub state: String,
+    /// IdP details are complete: Test sign-in and Activate are possible.
+    pub configured: bool,
+    /// What to paste into the IdP.
+    pub sp_entity_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub sp_metadata_url: Option<String>,
+    pub redirect_uri: Option<String>,
+    /// What the IdP told us (SAML).
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub metadata_url: Option<String>,
+    /// Subject and expiry of each IdP signing certificate.
+    pub certificates: Vec<String>,
+    pub allow_idp_initiated: bool,
+    /// OIDC.
+    pub issuer: String,
+    pub client_id: String,
+    pub has_client_secret: bool,
+    pub map_email: String,
+    pub map_first_name: String,
+    pub map_last_name: String,
+    pub map_groups: String,
+    /// RFC 3339.
+    pub certificate_expires_at: Option<String>,
+    /// A warning when a certificate expires within 30 days (or has expired).
+    pub certificate_warning: Option<String>,
+    pub tested_at: Option<String>,
+    /// Newest first.
+    pub attempts: Vec<PortalAttempt>,
+}
+
+/// One sign-in attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalAttempt {
+    pub at: String,
+    /// `login` or `test`.
+    pub purpose: String,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    pub email: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// IdP details entered in the wizard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalConnectionForm {
+    pub metadata_url: Option<String>,
+    pub metadata_xml: Option<String>,
+    pub idp_entity_id: Option<String>,
+    pub idp_sso_url: Option<String>,
+    pub idp_certificate: Option<String>,
+    pub allow_idp_initiated: Option<String>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub map_email: Option<String>,
+    pub map_first_name: Option<String>,
+    pub map_last_name: Option<String>,
+    pub map_groups: Option<String>,
+}
+
+/// The outcome of a Test sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalTestResult {
+    pub connection_id: String,
+    pub succeeded: bool,
+    /// The profile (JSON, pretty) when it succeeded.
+    pub profile: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub groups: Vec<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+}

@@ -465,3 +465,152 @@ async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
     page.screenshot_to_file(&output_dir().join("directory-active.png"), None).await.unwrap();
     browser.close().await.unwrap();
 }
+
+/// Collects webhook deliveries (event types) posted to it.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                let event: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                sink.lock().unwrap().push(event["type"].as_str().unwrap_or_default().to_owned());
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn wait_for_events(seen: &std::sync::Mutex<Vec<String>>, kind: &str, n: usize) {
+    for _ in 0..100 {
+        if seen.lock().unwrap().iter().filter(|k| *k == kind).count() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("expected {n} × {kind}, received {:?}", seen.lock().unwrap());
+}
+
+/// The SSO wizard end to end against real IdPs (npm oidc-provider, PyPI
+/// pysaml2): configure OIDC and SAML connections in the portal, Test sign-in
+/// shows the profile, Activate; the vendor's webhook receives `sso.enabled`
+/// and, after deactivation, `sso.disabled`.
+#[tokio::test]
+async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
+    let port = peers::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let (base, _db, key) = start_portico_with(built_site(), |s| {
+        s.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        s.public_url = format!("http://127.0.0.1:{port}");
+        s.sso.redirect_uris = vec!["http://127.0.0.1:9/callback".into()];
+    })
+    .await;
+    assert_eq!(base, public);
+    let (hook, seen) = webhook_receiver().await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "url": hook, "event_types": ["sso.*"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let op = peers::oidc_op(&base, "e2e-oidc-secret").await;
+    let idp = peers::saml_idp().await;
+
+    let (_, link) = create_link(&base, &key, "Hooli", &["sso"]).await;
+    let link = link.replace("http://127.0.0.1:8080", &base);
+    let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
+    let browser = chromium(&pw).await;
+    let page = browser.new_page().await.unwrap();
+    page.goto(&link, None).await.unwrap();
+    page.goto(&format!("{base}/portal/sso"), None).await.unwrap();
+    let hydrated = || async {
+        page.wait_for_function("document.querySelector('.sso-panel')?.dataset.hydrated === 'true'", None)
+            .await
+            .expect("the portal hydrated");
+    };
+    hydrated().await;
+
+    // OIDC: start, paste the provider's values, save.
+    page.locator("#connection-choice").select_option("generic-oidc", None).await.unwrap();
+    page.locator(".new-connection button[type=submit]").click(None).await.unwrap();
+    let oidc = page.locator(".connection-card[data-kind=oidc]");
+    oidc.wait_for(None).await.expect("the OIDC connection card appears");
+    let redirect = oidc.locator(".sp-values code").first().text_content().await.unwrap().unwrap();
+    assert_eq!(redirect, format!("{base}/sso/oidc/callback"));
+    oidc.locator("input[name='form[issuer]']").fill(&op.url, None).await.unwrap();
+    oidc.locator("input[name='form[client_id]']").fill("portico-test", None).await.unwrap();
+    oidc.locator("input[name='form[client_secret]']").fill("e2e-oidc-secret", None).await.unwrap();
+    oidc.locator("button.save").click(None).await.unwrap();
+    page.wait_for_function("!document.querySelector('.connection-card[data-kind=oidc] button.test').disabled", None)
+        .await
+        .expect("saved: Test sign-in becomes possible");
+
+    // Test sign-in: a real login at the provider, back to the portal.
+    oidc.locator("button.test").click(None).await.unwrap();
+    page.locator(".test-result").wait_for(None).await.expect("the test result is shown");
+    let result = page.locator(".test-result").inner_text().await.unwrap();
+    assert_eq!(
+        page.locator(".test-result").get_attribute("data-outcome").await.unwrap().as_deref(),
+        Some("succeeded"),
+        "{result}"
+    );
+    assert!(result.contains("ada@example.com") && result.contains("Lovelace"), "{result}");
+    page.screenshot_to_file(&output_dir().join("sso-oidc-test.png"), None).await.unwrap();
+    hydrated().await;
+    oidc.locator("button.activate").click(None).await.unwrap();
+    page.wait_for_function(
+        "document.querySelector('.connection-card[data-kind=oidc]')?.dataset.state === 'active'",
+        None,
+    )
+    .await
+    .expect("the OIDC connection is active");
+
+    // SAML: metadata by URL, then the same.
+    page.locator("#connection-choice").select_option("okta-saml", None).await.unwrap();
+    page.locator(".new-connection button[type=submit]").click(None).await.unwrap();
+    let saml = page.locator(".connection-card[data-kind=saml]");
+    saml.wait_for(None).await.expect("the SAML connection card appears");
+    let values = saml.locator(".sp-values").inner_text().await.unwrap();
+    assert!(values.contains("/acs") && values.contains("/sso/saml/"), "{values}");
+    saml.locator("input[name='form[metadata_url]']").fill(&format!("{}/metadata", idp.url), None).await.unwrap();
+    saml.locator("button.save").click(None).await.unwrap();
+    page.wait_for_function("!document.querySelector('.connection-card[data-kind=saml] button.test').disabled", None)
+        .await
+        .expect("saved: Test sign-in becomes possible");
+    assert!(saml.inner_text().await.unwrap().contains("Certificate:"), "the IdP certificate is shown");
+    saml.locator("button.test").click(None).await.unwrap();
+    page.locator(".test-result").wait_for(None).await.expect("the SAML test result is shown");
+    let result = page.locator(".test-result").inner_text().await.unwrap();
+    assert!(result.contains("ada@example.com") && result.contains("engineering"), "{result}");
+    hydrated().await;
+    saml.locator("button.activate").click(None).await.unwrap();
+    page.wait_for_function(
+        "document.querySelector('.connection-card[data-kind=saml]')?.dataset.state === 'active'",
+        None,
+    )
+    .await
+    .expect("the SAML connection is active");
+    let attempts = saml.locator("table.attempts").inner_text().await.unwrap();
+    assert!(attempts.contains("test") && attempts.contains("succeeded"), "{attempts}");
+    wait_for_events(&seen, "sso.enabled", 2).await;
+
+    // Deactivate the OIDC connection: sso.disabled.
+    oidc.locator("button.deactivate").click(None).await.unwrap();
+    page.wait_for_function(
+        "document.querySelector('.connection-card[data-kind=oidc]')?.dataset.state === 'inactive'",
+        None,
+    )
+    .await
+    .expect("the OIDC connection is inactive");
+    wait_for_events(&seen, "sso.disabled", 1).await;
+    page.screenshot_to_file(&output_dir().join("sso-connections.png"), None).await.unwrap();
+    browser.close().await.unwrap();
+}

@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench -p portico-server --bench scim` (PostgreSQL from
 //! `PORTICO_TEST_POSTGRES_URL`). Optional args: `USERS LOOKUPS` (default
-//! 100000 2000).
+//! 100000 2000); `PORTICO_BENCH_ENGINES=postgres` runs one engine.
 
 use std::time::Instant;
 
@@ -119,7 +119,10 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         println!("| engine | metric | result |\n|---|---|---|");
-        bench(true, users, lookups).await;
-        bench(false, users, lookups).await;
+        // `PORTICO_BENCH_ENGINES=postgres` (or `sqlite`) runs one engine.
+        let engines = std::env::var("PORTICO_BENCH_ENGINES").unwrap_or_else(|_| "postgres,sqlite".into());
+        for engine in engines.split(',') {
+            bench(engine.trim() == "postgres", users, lookups).await;
+        }
     });
 }

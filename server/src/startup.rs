@@ -168,6 +168,7 @@ pub fn router(
         .context("portal.embed_origins produce an invalid header")?;
     let forbid_framing = settings.portal.embed_origins.is_empty();
     let settings = Arc::new(settings);
+    let oidc = Arc::new(crate::sso::oidc::OidcProviders::new());
     let state = AppState {
         store: store.clone(),
         settings: settings.clone(),
@@ -176,9 +177,10 @@ pub fn router(
         cipher,
         domains: domains.clone(),
         scim_log,
-        oidc: Arc::new(crate::sso::oidc::OidcProviders::new()),
+        oidc: oidc.clone(),
     };
-    let backend = app::backend::Backend(Arc::new(ServerBackend::new(store, settings, domains)));
+    let backend =
+        app::backend::Backend(Arc::new(ServerBackend::new(store, settings, domains, state.cipher.clone(), oidc)));
     let routes = generate_route_list(app::App);
     let context = move || provide_context(backend.clone());
 

@@ -6,3 +6,4 @@ pub mod domains;
 pub mod landing;
 pub mod not_found;
 pub mod portal;
+pub mod sso;

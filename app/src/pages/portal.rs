@@ -201,16 +201,6 @@ fn overview(session: PortalSession) -> AnyView {
     .into_any()
 }
 
-fn section(intent: Intent) -> AnyView {
-    view! {
-        <Title text=intent.title() />
-        <h1>{intent.title()}</h1>
-        <p>{intent.summary()}</p>
-        <p class="status-line"><span class="badge">"Not set up"</span></p>
-    }
-    .into_any()
-}
-
 /// `/portal`: overview of what this link allows.
 #[component]
 pub fn PortalHome() -> impl IntoView {
@@ -220,7 +210,12 @@ pub fn PortalHome() -> impl IntoView {
 /// `/portal/sso`.
 #[component]
 pub fn SsoSection() -> impl IntoView {
-    view! { <PortalFrame intent=Some(Intent::Sso) content=|_| section(Intent::Sso) /> }
+    view! {
+        <PortalFrame
+            intent=Some(Intent::Sso)
+            content=|session| view! { <super::sso::SsoPanel session /> }.into_any()
+        />
+    }
 }
 
 /// `/portal/directory-sync`.

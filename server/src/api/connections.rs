@@ -133,6 +133,9 @@ async fn update(
 
 async fn set_active(state: &AppState, id: &str, active: bool) -> Result<Json<ConnectionOut>, ApiError> {
     let current = existing(state, id).await?;
+    if active && !current.connection.configured() {
+        return Err(ApiError::BadRequest("configure the identity provider details before activating".into()));
+    }
     let updated = state
         .store
         .set_connection_active(current.connection.id, active)

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-mod connections;
+pub mod connections;
 mod directories;
 mod domains;
 pub mod events;

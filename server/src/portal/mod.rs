@@ -8,6 +8,7 @@ use app::dto::{
     Branding, Intent, PortalDirectory, PortalDirectoryActivity, PortalDirectoryGroup, PortalDirectoryUser,
     PortalDomain, PortalInfo, PortalScimRequest, PortalSession, SessionState,
 };
+use app::dto::{PortalConnection, PortalConnectionForm, PortalTestResult};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -22,6 +23,9 @@ pub mod launch;
 pub mod links;
 
 pub use links::{NewLink, SessionPolicy};
+
+mod sso;
+pub use sso::certificate_warning;
 
 impl SessionPolicy {
     /// The policy configured in `settings`.
@@ -205,11 +209,19 @@ pub struct ServerBackend {
     store: Store,
     settings: Arc<Settings>,
     domains: Arc<crate::domains::DomainService>,
+    cipher: Arc<crate::crypto::Cipher>,
+    oidc: Arc<crate::sso::oidc::OidcProviders>,
 }
 
 impl ServerBackend {
-    pub fn new(store: Store, settings: Arc<Settings>, domains: Arc<crate::domains::DomainService>) -> Self {
-        Self { store, settings, domains }
+    pub fn new(
+        store: Store,
+        settings: Arc<Settings>,
+        domains: Arc<crate::domains::DomainService>,
+        cipher: Arc<crate::crypto::Cipher>,
+        oidc: Arc<crate::sso::oidc::OidcProviders>,
+    ) -> Self {
+        Self { store, settings, domains, cipher, oidc }
     }
 
     /// Vendor branding with the organization's overrides applied.
@@ -472,5 +484,43 @@ impl PortalBackend for ServerBackend {
         let dir = self.own_directory(org, id).await?;
         self.store.delete_directory(dir.id).await.map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn connections(&self, token: Option<&str>) -> Result<Vec<PortalConnection>, BackendError> {
+        self.sso_connections(token).await
+    }
+
+    async fn start_connection(&self, token: Option<&str>, choice: &str) -> Result<PortalConnection, BackendError> {
+        self.sso_start(token, choice).await
+    }
+
+    async fn configure_connection(
+        &self,
+        token: Option<&str>,
+        id: &str,
+        form: PortalConnectionForm,
+    ) -> Result<PortalConnection, BackendError> {
+        self.sso_configure(token, id, form).await
+    }
+
+    async fn test_connection(&self, token: Option<&str>, id: &str) -> Result<String, BackendError> {
+        self.sso_test(token, id).await
+    }
+
+    async fn test_result(&self, token: Option<&str>, login: &str) -> Result<PortalTestResult, BackendError> {
+        self.sso_test_result(token, login).await
+    }
+
+    async fn set_connection_active(
+        &self,
+        token: Option<&str>,
+        id: &str,
+        active: bool,
+    ) -> Result<PortalConnection, BackendError> {
+        self.sso_set_active(token, id, active).await
+    }
+
+    async fn delete_connection(&self, token: Option<&str>, id: &str) -> Result<(), BackendError> {
+        self.sso_delete(token, id).await
     }
 }

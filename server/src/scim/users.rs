@@ -441,6 +441,30 @@ macro_rules! index_emails {
     }};
 }
 
+/// PostgreSQL's create: the user, its email keys, the
+/// `directory.user.created` event and one delivery per subscribed webhook
+/// endpoint (as `insert_event!` does) in one statement.
+const PG_CREATE_USER: &str = r#"
+WITH u AS (
+    INSERT INTO directory_users (id, directory_id, organization_id, user_name, user_name_key, external_id,
+                                 active, resource, version, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+    RETURNING id
+), em AS (
+    INSERT INTO directory_user_emails (user_id, directory_id, email_key)
+    SELECT u.id, $2, k FROM u, unnest($10::text[]) AS k
+), ev AS (
+    INSERT INTO events (id, type, organization_id, occurred_at, data)
+    SELECT $11, $12, $13, $14, $15 FROM u
+    RETURNING id, type, occurred_at
+)
+INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
+SELECT DISTINCT ev.id, e.id, 'pending', 0, ev.occurred_at, ev.occurred_at
+FROM ev, webhook_endpoints e JOIN webhook_subscriptions s ON s.endpoint_id = e.id
+WHERE e.enabled AND ev.type LIKE s.pattern ESCAPE ''
+ON CONFLICT DO NOTHING
+"#;
+
 /// The event recorded when `$after` replaced `$before` (None: created).
 fn change_event(before: Option<&UserRow>, after: &UserRow) -> NewEvent {
     let kind = if before.is_none() { kinds::DIRECTORY_USER_CREATED } else { kinds::DIRECTORY_USER_UPDATED };
@@ -576,35 +600,65 @@ impl Store {
             updated_at: now,
         };
         // Insert first: the unique key decides, no read before the write.
-        let result: Result<(), StoreError> = async {
-            with_pool!(self, |pool| {
-                let mut tx = pool.begin_write().await?;
-                sqlx::query(
-                    r#"
-                INSERT INTO directory_users (id, directory_id, organization_id, user_name, user_name_key, external_id,
-                                             active, resource, version, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
-                "#,
-                )
-                .bind(row.id)
-                .bind(p.directory_id)
-                .bind(p.organization_id)
-                .bind(&user.user_name)
-                .bind(&key)
-                .bind(&user.external_id)
-                .bind(user.active)
-                .bind(&row.resource)
-                .bind(now)
-                .execute(&mut *tx)
+        let event = change_event(None, &row);
+        let result: Result<(), StoreError> = match &self.pool {
+            // One statement, one round trip: user, email keys, event and its
+            // webhook fan-out commit together (the provisioning hot path).
+            crate::db::Pool::Postgres(pool) => {
+                let mut keys: Vec<String> = user.emails.iter().map(|e| e.to_lowercase()).collect();
+                keys.sort();
+                keys.dedup();
+                sqlx::query(PG_CREATE_USER)
+                    .bind(row.id)
+                    .bind(p.directory_id)
+                    .bind(p.organization_id)
+                    .bind(&user.user_name)
+                    .bind(&key)
+                    .bind(&user.external_id)
+                    .bind(user.active)
+                    .bind(&row.resource)
+                    .bind(now)
+                    .bind(&keys)
+                    .bind(event.id)
+                    .bind(event.kind)
+                    .bind(event.organization_id)
+                    .bind(event.occurred_at)
+                    .bind(Json(&event.data))
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| crate::db::on_unique(e, "userName"))
+            }
+            crate::db::Pool::Sqlite(pool) => {
+                async {
+                    let mut tx = pool.begin_write().await?;
+                    sqlx::query(
+                        r#"
+                    INSERT INTO directory_users (id, directory_id, organization_id, user_name, user_name_key,
+                                                 external_id, active, resource, version, created_at, updated_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                    "#,
+                    )
+                    .bind(row.id)
+                    .bind(p.directory_id)
+                    .bind(p.organization_id)
+                    .bind(&user.user_name)
+                    .bind(&key)
+                    .bind(&user.external_id)
+                    .bind(user.active)
+                    .bind(&row.resource)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| crate::db::on_unique(e, "userName"))?;
+                    index_emails!(tx, p, row.id, &user.emails, fresh = true);
+                    insert_event!(tx, &event)?;
+                    tx.commit().await?;
+                    Ok(())
+                }
                 .await
-                .map_err(|e| crate::db::on_unique(e, "userName"))?;
-                index_emails!(tx, p, row.id, &user.emails, fresh = true);
-                insert_event!(tx, &change_event(None, &row))?;
-                tx.commit().await?;
-                Ok(())
-            })
-        }
-        .await;
+            }
+        };
         match result {
             Ok(()) => {
                 self.announce_events();

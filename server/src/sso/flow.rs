@@ -359,33 +359,63 @@ pub async fn start_login(
     redirect_uri: Option<&str>,
     client_state: Option<&str>,
 ) -> Result<String, String> {
-    let c = &connection.connection;
-    let (token, state_hash) = random_token();
-    let mut login = NewLogin {
-        connection_id: c.id,
-        purpose,
-        redirect_uri,
-        client_state,
-        saml_request_id: None,
-        oidc_nonce: None,
-        oidc_verifier_sealed: None,
+    let ctx = LoginContext {
+        store: &state.store,
+        public_url: &state.settings.public_url,
+        cipher: &state.cipher,
+        oidc: &state.oidc,
     };
-    match &c.idp {
-        IdpConfig::Saml(config) => {
-            let urls = saml::SpUrls::new(&state.settings.public_url, c.id);
-            let request_id = saml::new_request_id();
-            let url = saml::authn_request_url(config, &urls, &request_id, &token)?;
-            login.saml_request_id = Some(&request_id);
-            state.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
-            Ok(url)
-        }
-        IdpConfig::Oidc(config) => {
-            let started = state.oidc.start(config, &oidc_redirect_uri(state), &token).await?;
-            let sealed = state.cipher.seal(&started.pkce_verifier);
-            login.oidc_nonce = Some(&started.nonce);
-            login.oidc_verifier_sealed = Some(&sealed);
-            state.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
-            Ok(started.url)
+    ctx.start(connection, purpose, redirect_uri, client_state).await
+}
+
+/// What starting a login needs (the portal has no `AppState`).
+pub struct LoginContext<'a> {
+    pub store: &'a Store,
+    pub public_url: &'a str,
+    pub cipher: &'a crate::crypto::Cipher,
+    pub oidc: &'a super::oidc::OidcProviders,
+}
+
+impl LoginContext<'_> {
+    /// Creates the login and returns the IdP URL to send the browser to.
+    pub async fn start(
+        &self,
+        connection: &ConnectionWithSecret,
+        purpose: &str,
+        redirect_uri: Option<&str>,
+        client_state: Option<&str>,
+    ) -> Result<String, String> {
+        let c = &connection.connection;
+        let (token, state_hash) = random_token();
+        let mut login = NewLogin {
+            connection_id: c.id,
+            purpose,
+            redirect_uri,
+            client_state,
+            saml_request_id: None,
+            oidc_nonce: None,
+            oidc_verifier_sealed: None,
+        };
+        match &c.idp {
+            IdpConfig::Saml(config) => {
+                let urls = saml::SpUrls::new(self.public_url, c.id);
+                let request_id = saml::new_request_id();
+                let url = saml::authn_request_url(config, &urls, &request_id, &token)?;
+                login.saml_request_id = Some(&request_id);
+                self.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
+                Ok(url)
+            }
+            IdpConfig::Oidc(config) => {
+                let started = self
+                    .oidc
+                    .start(config, &format!("{}/sso/oidc/callback", self.public_url.trim_end_matches('/')), &token)
+                    .await?;
+                let sealed = self.cipher.seal(&started.pkce_verifier);
+                login.oidc_nonce = Some(&started.nonce);
+                login.oidc_verifier_sealed = Some(&sealed);
+                self.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
+                Ok(started.url)
+            }
         }
     }
 }

@@ -151,6 +151,18 @@ struct ConnectionRow {
 const COLUMNS: &str = "id, organization_id, provider, name, state, config, client_secret, attribute_map, \
                        cert_expires_at, tested_at, created_at, updated_at";
 
+impl Connection {
+    /// The IdP details are complete: Test sign-in and activation may run.
+    pub fn configured(&self) -> bool {
+        match &self.idp {
+            IdpConfig::Saml(c) => {
+                !c.idp_entity_id.is_empty() && !c.idp_sso_url.is_empty() && !c.idp_certificates.is_empty()
+            }
+            IdpConfig::Oidc(c) => !c.issuer.is_empty() && !c.client_id.is_empty() && self.has_client_secret,
+        }
+    }
+}
+
 impl ConnectionRow {
     fn connection(self) -> (Connection, Option<String>) {
         let connection = Connection {

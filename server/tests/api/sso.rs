@@ -4,21 +4,16 @@
 //! the IdP's auto-posting forms, as a browser would.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::peers::{free_port, oidc_op, saml_idp};
 
 /// The vendor's callback: on the allow-list, never fetched.
 const VENDOR_CALLBACK: &str = "http://127.0.0.1:9/sso/callback";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Portico listening where its public URL says (IdPs post back to it).
 async fn portico(backend: Backend) -> TestApp {
@@ -28,57 +23,6 @@ async fn portico(backend: Backend) -> TestApp {
         s.public_url = format!("http://127.0.0.1:{port}");
         s.sso.redirect_uris = vec![VENDOR_CALLBACK.into()];
     })
-    .await
-}
-
-/// A test peer process that prints `READY <url>`.
-struct Peer {
-    url: String,
-    _child: tokio::process::Child,
-}
-
-async fn start_peer(program: PathBuf, args: Vec<String>) -> Peer {
-    let node_modules = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/npm/node_modules"));
-    let mut child = tokio::process::Command::new(&program)
-        .args(&args)
-        .env("OIDC_PROVIDER_NODE_MODULES", node_modules)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} (./scripts/test installs the test peers): {e}", program.display()));
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("peer starts within 30 s")
-        .unwrap()
-        .expect("peer prints READY");
-    let url = ready.strip_prefix("READY ").expect("READY line").trim().to_owned();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Peer { url, _child: child }
-}
-
-fn peers_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"))
-}
-
-async fn saml_idp() -> Peer {
-    let port = free_port();
-    start_peer(crate::helpers::python(), vec![peers_dir().join("saml_idp.py").display().to_string(), port.to_string()])
-        .await
-}
-
-async fn oidc_op(app: &TestApp, secret: &str) -> Peer {
-    let port = free_port();
-    start_peer(
-        PathBuf::from("node"),
-        vec![
-            peers_dir().join("oidc_provider.mjs").display().to_string(),
-            port.to_string(),
-            "portico-test".into(),
-            secret.into(),
-            format!("{}/sso/oidc/callback", app.address),
-        ],
-    )
     .await
 }
 
@@ -385,7 +329,7 @@ async fn saml_idp_initiated_logins_become_sp_initiated(backend: Backend) {
 async fn oidc_code_flow_with_pkce_returns_the_profile(backend: Backend) {
     let app = portico(backend).await;
     let secret = "oidc-secret-that-must-stay-encrypted";
-    let op = oidc_op(&app, secret).await;
+    let op = oidc_op(&app.address, secret).await;
     let org = app.org("Acme").await;
     let c = create_connection(
         &app,
@@ -429,7 +373,7 @@ async fn oidc_code_flow_with_pkce_returns_the_profile(backend: Backend) {
 
 async fn oidc_wrong_client_secret_is_reported(backend: Backend) {
     let app = portico(backend).await;
-    let op = oidc_op(&app, "the-real-secret").await;
+    let op = oidc_op(&app.address, "the-real-secret").await;
     let org = app.org("Acme").await;
     let c = create_connection(
         &app,
