@@ -227,6 +227,8 @@ pub struct PortalConnection {
     /// OIDC.
     pub issuer: String,
     pub client_id: String,
+    /// Extra scopes, space-separated.
+    pub scopes: String,
     pub has_client_secret: bool,
     pub map_email: String,
     pub map_first_name: String,
@@ -265,6 +267,7 @@ pub struct PortalConnectionForm {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub scopes: Option<String>,
     pub map_email: Option<String>,
     pub map_first_name: Option<String>,
     pub map_last_name: Option<String>,

@@ -13,6 +13,7 @@ use portico_server::config::Settings;
 use portico_server::startup::Application;
 
 #[path = "../../server/tests/peers/peers.rs"]
+#[allow(dead_code)]
 mod peers;
 
 fn workspace() -> PathBuf {
@@ -548,6 +549,7 @@ async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
     oidc.locator("input[name='form[issuer]']").fill(&op.url, None).await.unwrap();
     oidc.locator("input[name='form[client_id]']").fill("portico-test", None).await.unwrap();
     oidc.locator("input[name='form[client_secret]']").fill("e2e-oidc-secret", None).await.unwrap();
+    oidc.locator("input[name='form[scopes]']").fill("groups", None).await.unwrap();
     oidc.locator("button.save").click(None).await.unwrap();
     page.wait_for_function("!document.querySelector('.connection-card[data-kind=oidc] button.test').disabled", None)
         .await
@@ -563,6 +565,7 @@ async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
         "{result}"
     );
     assert!(result.contains("ada@example.com") && result.contains("Lovelace"), "{result}");
+    assert!(result.contains("engineering, admins"), "groups from the groups scope: {result}");
     page.screenshot_to_file(&output_dir().join("sso-oidc-test.png"), None).await.unwrap();
     hydrated().await;
     oidc.locator("button.activate").click(None).await.unwrap();

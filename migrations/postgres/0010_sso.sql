@@ -12,6 +12,7 @@ CREATE TABLE sso_connections (
     client_secret   TEXT,                     -- OIDC client secret, encrypted
     attribute_map   JSONB NOT NULL,
     cert_expires_at TIMESTAMPTZ,
+    cert_warned_for TIMESTAMPTZ,                -- the expiry last warned about
     tested_at       TIMESTAMPTZ,
     created_at      TIMESTAMPTZ NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL

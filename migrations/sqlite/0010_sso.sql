@@ -12,6 +12,7 @@ CREATE TABLE sso_connections (
     client_secret   TEXT,                     -- OIDC client secret, encrypted
     attribute_map   TEXT NOT NULL,
     cert_expires_at TEXT,
+    cert_warned_for TEXT,                -- the expiry last warned about
     tested_at       TEXT,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL

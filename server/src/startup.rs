@@ -126,6 +126,8 @@ impl Application {
             tokio::spawn(crate::domains::run_worker(self.store.clone(), self.domains.clone(), stopped(stop_rx.clone())))
         });
         let scim_log_writer = tokio::spawn(self.scim_log_writer);
+        let certificates =
+            tokio::spawn(crate::sso::run_certificate_worker(self.store.clone(), stopped(stop_rx.clone())));
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             signal.await;
             let _ = stop_tx.send(true);
@@ -133,6 +135,7 @@ impl Application {
         serve.await?;
         // The router (every log handle) is gone: the writer flushes and ends.
         let _ = scim_log_writer.await;
+        let _ = certificates.await;
         if let Some(worker) = worker {
             let _ = worker.await;
         }

@@ -177,6 +177,7 @@ fn DetailsForm(c: PortalConnection, save: ServerAction<ConfigureConnection>) -> 
             <label>"Issuer"<input name="form[issuer]" type="url" placeholder="https://login.example.com" value=c.issuer.clone() autocomplete="off" /></label>
             <label>"Client ID"<input name="form[client_id]" type="text" value=c.client_id.clone() autocomplete="off" /></label>
             <label>"Client secret"<input name="form[client_secret]" type="password" placeholder=secret_hint autocomplete="off" /></label>
+            <label>"Extra scopes (space-separated, e.g. groups)"<input name="form[scopes]" type="text" value=c.scopes.clone() autocomplete="off" /></label>
         }
         .into_any()
     };

@@ -30,6 +30,7 @@ pub mod kinds {
     pub const CONNECTION_CREATED: &str = "connection.created";
     pub const CONNECTION_UPDATED: &str = "connection.updated";
     pub const CONNECTION_DELETED: &str = "connection.deleted";
+    pub const CONNECTION_CERTIFICATE_EXPIRING: &str = "connection.certificate_expiring";
     pub const AUTHENTICATION_SSO_SUCCEEDED: &str = "authentication.sso_succeeded";
     pub const AUTHENTICATION_SSO_FAILED: &str = "authentication.sso_failed";
 }

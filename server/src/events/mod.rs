@@ -19,6 +19,7 @@ pub const CATALOG: &[&str] = &[
     "connection.created",
     "connection.updated",
     "connection.deleted",
+    "connection.certificate_expiring",
     "directory.enabled",
     "directory.disabled",
     "directory.user.created",

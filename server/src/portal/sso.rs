@@ -11,7 +11,7 @@ use crate::sso::setup::{ConnectionRequest, OidcRequest, SamlRequest, build};
 use crate::sso::{AttributeMap, Connection, ConnectionInput, ConnectionWithSecret, IdpConfig, OidcConfig, SamlConfig};
 
 /// How long before a certificate's expiry the portal warns.
-pub const CERTIFICATE_WARNING_DAYS: i64 = 30;
+const CERTIFICATE_WARNING_DAYS: i64 = crate::sso::CERTIFICATE_WARNING.whole_days();
 
 fn rfc3339(t: OffsetDateTime) -> Option<String> {
     t.format(&time::format_description::well_known::Rfc3339).ok()
@@ -83,6 +83,7 @@ impl ServerBackend {
                 .map(|i| format!("{} — expires {}", i.subject, i.not_after.date()))
                 .collect(),
             allow_idp_initiated: saml.allow_idp_initiated,
+            scopes: oidc.scopes.join(" "),
             issuer: oidc.issuer,
             client_id: oidc.client_id,
             has_client_secret: c.has_client_secret,
@@ -216,7 +217,9 @@ impl ServerBackend {
                     issuer: text(&form.issuer).unwrap_or_default(),
                     client_id: text(&form.client_id).unwrap_or_default(),
                     client_secret: text(&form.client_secret),
-                    scopes: Vec::new(),
+                    scopes: text(&form.scopes)
+                        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                        .unwrap_or_default(),
                 });
             }
         }

@@ -295,6 +295,33 @@ pub struct Attempt {
     pub email: Option<String>,
 }
 
+/// Event payload of `connection.certificate_expiring`.
+#[derive(Serialize)]
+struct CertificateExpiring<'a> {
+    connection: &'a Connection,
+    #[serde(with = "time::serde::rfc3339")]
+    certificate_expires_at: OffsetDateTime,
+    /// Negative once expired.
+    days_left: i64,
+}
+
+/// How long before expiry `connection.certificate_expiring` is recorded.
+pub const CERTIFICATE_WARNING: time::Duration = time::Duration::days(30);
+
+/// Checks certificate expiry hourly until `stop` completes.
+pub async fn run_certificate_worker(store: Store, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        if let Err(e) = store.warn_expiring_certificates(OffsetDateTime::now_utc(), CERTIFICATE_WARNING).await {
+            tracing::warn!(error = format!("{e:#}"), "certificate expiry check failed");
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
+    }
+}
+
 /// Event payload of `authentication.sso_*`.
 #[derive(Serialize)]
 struct AttemptEvent<'a> {
@@ -547,6 +574,67 @@ impl Store {
             .fetch_all(pool)
             .await?)
         })
+    }
+
+    /// Records `connection.certificate_expiring` once per certificate for
+    /// connections whose earliest IdP certificate expires before `now +
+    /// within` (or has expired). Replicas race safely: a conditional update
+    /// decides who writes the event. Returns how many were recorded.
+    pub async fn warn_expiring_certificates(
+        &self,
+        now: OffsetDateTime,
+        within: time::Duration,
+    ) -> Result<usize, StoreError> {
+        let due: Vec<ConnectionRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                r#"
+                SELECT {COLUMNS} FROM sso_connections
+                WHERE cert_expires_at IS NOT NULL AND cert_expires_at < $1
+                  AND (cert_warned_for IS NULL OR cert_warned_for <> cert_expires_at)
+                "#
+            )))
+            .bind(now + within)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut recorded = 0;
+        for row in due {
+            let (c, _) = row.connection();
+            let Some(expires) = c.certificate_expires_at else { continue };
+            let data = CertificateExpiring {
+                days_left: (expires - now).whole_days(),
+                certificate_expires_at: expires,
+                connection: &c,
+            };
+            let wrote = with_pool!(self, |pool| {
+                let mut tx = pool.begin_write().await?;
+                let claimed = sqlx::query(
+                    r#"
+                    UPDATE sso_connections SET cert_warned_for = cert_expires_at
+                    WHERE id = $1 AND cert_expires_at = $2 AND (cert_warned_for IS NULL OR cert_warned_for <> cert_expires_at)
+                    "#,
+                )
+                .bind(c.id)
+                .bind(expires)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 1 {
+                    let event = NewEvent::new(kinds::CONNECTION_CERTIFICATE_EXPIRING, Some(c.organization_id), &data);
+                    insert_event!(tx, &event)?;
+                }
+                tx.commit().await?;
+                claimed == 1
+            });
+            if wrote {
+                recorded += 1;
+                tracing::warn!(connection_id = %c.id, expires = %expires, "IdP certificate expiring");
+            }
+        }
+        if recorded > 0 {
+            self.announce_events();
+        }
+        Ok(recorded)
     }
 
     /// The active connection that signs in users of `org` (the oldest

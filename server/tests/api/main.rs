@@ -8,6 +8,7 @@ mod helpers;
 mod mail;
 mod orgs;
 #[path = "../peers/peers.rs"]
+#[allow(dead_code)]
 mod peers;
 mod portal;
 mod resilience;

@@ -3,14 +3,12 @@
 //! cookie-keeping client plays the browser: it follows redirects and submits
 //! the IdP's auto-posting forms, as a browser would.
 
-use std::collections::HashMap;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, spawn_app_with};
-use crate::peers::{free_port, oidc_op, saml_idp};
+use crate::peers::{Browser, Landing, free_port, oidc_op, saml_idp, saml_idp_expiring_in};
 
 /// The vendor's callback: on the allow-list, never fetched.
 const VENDOR_CALLBACK: &str = "http://127.0.0.1:9/sso/callback";
@@ -24,113 +22,6 @@ async fn portico(backend: Backend) -> TestApp {
         s.sso.redirect_uris = vec![VENDOR_CALLBACK.into()];
     })
     .await
-}
-
-/// Where the browser ended.
-#[derive(Debug)]
-enum Landing {
-    /// Redirected to the vendor's callback (full URL).
-    Vendor(url::Url),
-    /// Stopped on a page (status, body).
-    Page(u16, String),
-}
-
-/// A browser without JavaScript beyond auto-posting forms: keeps cookies,
-/// follows redirects, submits `<form method="post">` pages.
-#[derive(Default)]
-struct Browser {
-    cookies: HashMap<String, String>,
-    /// The last form posted (action, fields): for replays.
-    last_form: Option<(String, Vec<(String, String)>)>,
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-}
-
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[start..].find('"')? + start;
-    Some(unescape(&tag[start..end]))
-}
-
-/// The auto-posting form of an IdP page, if any.
-fn post_form(body: &str) -> Option<(String, Vec<(String, String)>)> {
-    let form_start = body.find("<form")?;
-    let form_tag = &body[form_start..form_start + body[form_start..].find('>')?];
-    if !form_tag.to_ascii_lowercase().contains("method=\"post\"") {
-        return None;
-    }
-    let action = attr(form_tag, "action")?;
-    let mut fields = Vec::new();
-    let mut rest = &body[form_start..];
-    while let Some(i) = rest.find("<input") {
-        let end = rest[i..].find('>').unwrap() + i;
-        let tag = &rest[i..end];
-        if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
-            fields.push((n, v));
-        }
-        rest = &rest[end..];
-    }
-    Some((action, fields))
-}
-
-impl Browser {
-    async fn go(&mut self, app: &TestApp, url: &str) -> Landing {
-        self.request(app, Method::GET, url, None).await
-    }
-
-    async fn post(&mut self, app: &TestApp, url: &str, fields: Vec<(String, String)>) -> Landing {
-        self.request(app, Method::POST, url, Some(fields)).await
-    }
-
-    async fn request(
-        &mut self,
-        app: &TestApp,
-        mut method: Method,
-        url: &str,
-        mut form: Option<Vec<(String, String)>>,
-    ) -> Landing {
-        let mut url = url::Url::parse(url).unwrap();
-        for _ in 0..20 {
-            if url.as_str().starts_with(VENDOR_CALLBACK) {
-                return Landing::Vendor(url);
-            }
-            let mut req = app.client.request(method.clone(), url.clone());
-            let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-            if !cookie.is_empty() {
-                req = req.header("cookie", cookie);
-            }
-            if let Some(fields) = form.take() {
-                self.last_form = Some((url.to_string(), fields.clone()));
-                req = req.form(&fields);
-            }
-            let r = req.send().await.unwrap();
-            for c in r.headers().get_all("set-cookie") {
-                let pair = c.to_str().unwrap().split(';').next().unwrap();
-                if let Some((k, v)) = pair.split_once('=') {
-                    self.cookies.insert(k.trim().to_owned(), v.trim().to_owned());
-                }
-            }
-            let status = r.status().as_u16();
-            if (300..400).contains(&status) {
-                let location = r.headers()["location"].to_str().unwrap().to_owned();
-                url = url.join(&location).unwrap();
-                method = Method::GET;
-                continue;
-            }
-            let body = r.text().await.unwrap();
-            match post_form(&body) {
-                Some((action, fields)) if status == 200 => {
-                    url = url.join(&action).unwrap();
-                    method = Method::POST;
-                    form = Some(fields);
-                }
-                _ => return Landing::Page(status, body),
-            }
-        }
-        panic!("too many redirects");
-    }
 }
 
 fn query(url: &url::Url, key: &str) -> Option<String> {
@@ -196,8 +87,8 @@ async fn saml_sp_initiated_login_returns_the_profile(backend: Backend) {
     assert_eq!(r.status(), 400);
     activate(&app, id).await;
 
-    let mut browser = Browser::default();
-    let Landing::Vendor(back) = browser.go(&app, &authorize_url(&app, "organization_id", org_id, "xyz")).await else {
+    let mut browser = Browser::new(&app.client, VENDOR_CALLBACK);
+    let Landing::Vendor(back) = browser.go(&authorize_url(&app, "organization_id", org_id, "xyz")).await else {
         panic!("the login did not come back to the vendor");
     };
     assert_eq!(query(&back, "state").as_deref(), Some("xyz"));
@@ -220,7 +111,7 @@ async fn saml_sp_initiated_login_returns_the_profile(backend: Backend) {
 
     // The same response posted again is refused (replay).
     let (acs, fields) = browser.last_form.clone().unwrap();
-    let Landing::Page(status, body) = browser.post(&app, &acs, fields).await else { panic!("replay accepted") };
+    let Landing::Page(status, body) = browser.post(&acs, fields).await else { panic!("replay accepted") };
     assert_eq!(status, 400);
     assert!(body.contains("replayed"), "{body}");
 
@@ -264,7 +155,8 @@ async fn saml_bad_responses_are_refused_with_the_reason(backend: Backend) {
         .await;
         let id = c["id"].as_str().unwrap();
         activate(&app, id).await;
-        let landing = Browser::default().go(&app, &authorize_url(&app, "connection_id", id, "st")).await;
+        let landing =
+            Browser::new(&app.client, VENDOR_CALLBACK).go(&authorize_url(&app, "connection_id", id, "st")).await;
         let Landing::Vendor(back) = landing else { panic!("{mode}: {landing:?}") };
         assert_eq!(query(&back, "error").as_deref(), Some("access_denied"), "{mode}: {back}");
         assert_eq!(query(&back, "state").as_deref(), Some("st"));
@@ -284,8 +176,9 @@ async fn saml_bad_responses_are_refused_with_the_reason(backend: Backend) {
     )
     .await;
     activate(&app, c["id"].as_str().unwrap()).await;
-    let landing =
-        Browser::default().go(&app, &authorize_url(&app, "connection_id", c["id"].as_str().unwrap(), "s")).await;
+    let landing = Browser::new(&app.client, VENDOR_CALLBACK)
+        .go(&authorize_url(&app, "connection_id", c["id"].as_str().unwrap(), "s"))
+        .await;
     let Landing::Vendor(back) = landing else { panic!("{landing:?}") };
     assert!(query(&back, "code").is_some(), "{back}");
 }
@@ -307,8 +200,8 @@ async fn saml_idp_initiated_logins_become_sp_initiated(backend: Backend) {
         c["sp"]["entity_id"].as_str().unwrap(),
         c["sp"]["acs_url"].as_str().unwrap()
     );
-    let mut browser = Browser::default();
-    let Landing::Vendor(back) = browser.go(&app, &start).await else { panic!("IdP-initiated login failed") };
+    let mut browser = Browser::new(&app.client, VENDOR_CALLBACK);
+    let Landing::Vendor(back) = browser.go(&start).await else { panic!("IdP-initiated login failed") };
     let profile: Value = redeem(&app, &query(&back, "code").unwrap()).await.json().await.unwrap();
     assert_eq!(profile["email"], "ada@example.com");
 
@@ -321,7 +214,9 @@ async fn saml_idp_initiated_logins_become_sp_initiated(backend: Backend) {
         off["sp"]["entity_id"].as_str().unwrap(),
         off["sp"]["acs_url"].as_str().unwrap()
     );
-    let Landing::Page(status, page) = Browser::default().go(&app, &start).await else { panic!("accepted") };
+    let Landing::Page(status, page) = Browser::new(&app.client, VENDOR_CALLBACK).go(&start).await else {
+        panic!("accepted")
+    };
     assert_eq!(status, 400);
     assert!(page.contains("IdP-initiated sign-in is not allowed"), "{page}");
 }
@@ -349,8 +244,8 @@ async fn oidc_code_flow_with_pkce_returns_the_profile(backend: Backend) {
         let url = authorize_url(&app, "connection_id", id, state);
         let app = &app;
         async move {
-            let mut browser = Browser::default();
-            let landing = browser.go(app, &url).await;
+            let mut browser = Browser::new(&app.client, VENDOR_CALLBACK);
+            let landing = browser.go(&url).await;
             let Landing::Vendor(back) = landing else { panic!("{landing:?}") };
             assert_eq!(query(&back, "state").as_deref(), Some(state));
             redeem(app, &query(&back, "code").unwrap_or_else(|| panic!("{back}"))).await.json::<Value>().await.unwrap()
@@ -384,7 +279,7 @@ async fn oidc_wrong_client_secret_is_reported(backend: Backend) {
     .await;
     let id = c["id"].as_str().unwrap();
     activate(&app, id).await;
-    let landing = Browser::default().go(&app, &authorize_url(&app, "connection_id", id, "s")).await;
+    let landing = Browser::new(&app.client, VENDOR_CALLBACK).go(&authorize_url(&app, "connection_id", id, "s")).await;
     let Landing::Vendor(back) = landing else { panic!("{landing:?}") };
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
     let description = query(&back, "error_description").unwrap();
@@ -444,6 +339,38 @@ async fn bad_setup_and_authorize_requests_get_problems(backend: Backend) {
     assert_eq!(r.status(), 400);
 }
 
+async fn expiring_idp_certificates_are_warned_once(backend: Backend) {
+    let app = portico(backend).await;
+    let idp = saml_idp_expiring_in(10).await;
+    let org = app.org("Acme").await;
+    let c = create_connection(
+        &app,
+        org["id"].as_str().unwrap(),
+        json!({ "type": "saml", "provider": "okta", "saml": { "metadata_url": format!("{}/metadata", idp.url) } }),
+    )
+    .await;
+    let expires = time::OffsetDateTime::parse(
+        c["certificate_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    assert!((expires - now).whole_days() >= 9 && (expires - now).whole_days() <= 10, "{expires}");
+    let warning = portico_server::portal::certificate_warning(Some(expires), now).expect("a warning");
+    assert!(warning.contains("expires on") && warning.contains("days"), "{warning}");
+    assert_eq!(portico_server::portal::certificate_warning(Some(now + time::Duration::days(90)), now), None);
+
+    // Recorded once per certificate, whoever checks.
+    let within = portico_server::sso::CERTIFICATE_WARNING;
+    assert_eq!(app.store.warn_expiring_certificates(now, within).await.unwrap(), 1);
+    assert_eq!(app.store.warn_expiring_certificates(now, within).await.unwrap(), 0);
+    let events = app.store.list_events(None, None, 1000).await.unwrap();
+    let warned: Vec<_> = events.iter().filter(|e| e.kind == "connection.certificate_expiring").collect();
+    assert_eq!(warned.len(), 1);
+    assert_eq!(warned[0].data.0["connection"]["id"], c["id"]);
+    assert!(matches!(warned[0].data.0["days_left"].as_i64(), Some(9 | 10)));
+}
+
 async fn raw_connection(url: &str) -> String {
     use sqlx::Connection;
     let sql = "SELECT COALESCE(client_secret, '') || CAST(config AS TEXT) FROM sso_connections";
@@ -463,4 +390,5 @@ both_backends!(
     oidc_code_flow_with_pkce_returns_the_profile,
     oidc_wrong_client_secret_is_reported,
     bad_setup_and_authorize_requests_get_problems,
+    expiring_idp_certificates_are_warned_once,
 );

@@ -65,11 +65,16 @@ fn peers_dir() -> PathBuf {
 }
 
 async fn start_peer(program: PathBuf, args: Vec<String>) -> Peer {
+    start_peer_with(program, args, &[]).await
+}
+
+async fn start_peer_with(program: PathBuf, args: Vec<String>, env: &[(&str, String)]) -> Peer {
     use tokio::io::AsyncBufReadExt;
     let node_modules = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/npm/node_modules"));
     let mut child = tokio::process::Command::new(&program)
         .args(&args)
         .env("OIDC_PROVIDER_NODE_MODULES", node_modules)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -92,6 +97,12 @@ pub async fn saml_idp() -> Peer {
     start_peer(python(), vec![script, free_port().to_string()]).await
 }
 
+/// The same SAML identity provider, its signing certificate valid for `days`.
+pub async fn saml_idp_expiring_in(days: u32) -> Peer {
+    let script = peers_dir().join("saml_idp.py").display().to_string();
+    start_peer_with(python(), vec![script, free_port().to_string()], &[("IDP_CERT_DAYS", days.to_string())]).await
+}
+
 /// An OpenID provider: npm oidc-provider (`tests/peers/oidc_provider.mjs`)
 /// with client `portico-test` / `secret` redirecting to Portico at `portico`.
 pub async fn oidc_op(portico: &str, secret: &str) -> Peer {
@@ -104,4 +115,117 @@ pub async fn oidc_op(portico: &str, secret: &str) -> Peer {
         format!("{portico}/sso/oidc/callback"),
     ];
     start_peer(PathBuf::from("node"), args).await
+}
+
+/// Where the browser ended.
+#[derive(Debug)]
+pub enum Landing {
+    /// Redirected to the vendor's callback (full URL).
+    Vendor(url::Url),
+    /// Stopped on a page (status, body).
+    Page(u16, String),
+}
+
+/// A browser without JavaScript beyond auto-posting forms: keeps cookies,
+/// follows redirects, submits `<form method="post">` pages.
+pub struct Browser<'a> {
+    client: &'a reqwest::Client,
+    /// Where the vendor's app receives the login: the walk stops there.
+    stop: &'a str,
+    cookies: std::collections::HashMap<String, String>,
+    /// The last form posted (action, fields): for replays.
+    pub last_form: Option<(String, Vec<(String, String)>)>,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// The auto-posting form of an IdP page, if any.
+fn post_form(body: &str) -> Option<(String, Vec<(String, String)>)> {
+    let form_start = body.find("<form")?;
+    let form_tag = &body[form_start..form_start + body[form_start..].find('>')?];
+    if !form_tag.to_ascii_lowercase().contains("method=\"post\"") {
+        return None;
+    }
+    let action = attr(form_tag, "action")?;
+    let mut fields = Vec::new();
+    let mut rest = &body[form_start..];
+    while let Some(i) = rest.find("<input") {
+        let end = rest[i..].find('>').unwrap() + i;
+        let tag = &rest[i..end];
+        if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
+            fields.push((n, v));
+        }
+        rest = &rest[end..];
+    }
+    Some((action, fields))
+}
+
+impl<'a> Browser<'a> {
+    /// `client` must not follow redirects.
+    pub fn new(client: &'a reqwest::Client, stop: &'a str) -> Self {
+        Self { client, stop, cookies: Default::default(), last_form: None }
+    }
+
+    pub async fn go(&mut self, url: &str) -> Landing {
+        self.request(reqwest::Method::GET, url, None).await
+    }
+
+    pub async fn post(&mut self, url: &str, fields: Vec<(String, String)>) -> Landing {
+        self.request(reqwest::Method::POST, url, Some(fields)).await
+    }
+
+    async fn request(
+        &mut self,
+        mut method: reqwest::Method,
+        url: &str,
+        mut form: Option<Vec<(String, String)>>,
+    ) -> Landing {
+        let mut url = url::Url::parse(url).unwrap();
+        for _ in 0..20 {
+            if url.as_str().starts_with(self.stop) {
+                return Landing::Vendor(url);
+            }
+            let mut req = self.client.request(method.clone(), url.clone());
+            let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            if !cookie.is_empty() {
+                req = req.header("cookie", cookie);
+            }
+            if let Some(fields) = form.take() {
+                self.last_form = Some((url.to_string(), fields.clone()));
+                req = req.form(&fields);
+            }
+            let r = req.send().await.unwrap();
+            for c in r.headers().get_all("set-cookie") {
+                let pair = c.to_str().unwrap().split(';').next().unwrap();
+                if let Some((k, v)) = pair.split_once('=') {
+                    self.cookies.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+            }
+            let status = r.status().as_u16();
+            if (300..400).contains(&status) {
+                let location = r.headers()["location"].to_str().unwrap().to_owned();
+                url = url.join(&location).unwrap();
+                method = reqwest::Method::GET;
+                continue;
+            }
+            let body = r.text().await.unwrap();
+            match post_form(&body) {
+                Some((action, fields)) if status == 200 => {
+                    url = url.join(&action).unwrap();
+                    method = reqwest::Method::POST;
+                    form = Some(fields);
+                }
+                _ => return Landing::Page(status, body),
+            }
+        }
+        panic!("too many redirects");
+    }
 }
