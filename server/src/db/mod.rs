@@ -28,6 +28,8 @@ pub struct Store {
     /// Same signal for the delivery worker, but remembered while the worker
     /// is busy (`notify_one` stores a permit), so no commit is slept through.
     pub(crate) deliveries_queued: std::sync::Arc<tokio::sync::Notify>,
+    /// Group commit for SCIM user creates (PostgreSQL only).
+    pub(crate) scim_creates: Option<crate::scim::batch::CreateBatcher>,
 }
 
 /// The connection pool of the configured engine.
@@ -115,6 +117,7 @@ impl Store {
                     .await
                     .context("Failed to connect to PostgreSQL")?;
                 Store {
+                    scim_creates: Some(crate::scim::batch::CreateBatcher::start(pool.clone())),
                     pool: Pool::Postgres(pool),
                     events_committed: Default::default(),
                     deliveries_queued: Default::default(),
@@ -151,6 +154,7 @@ impl Store {
             pool: Pool::Sqlite(pool),
             events_committed: Default::default(),
             deliveries_queued: Default::default(),
+            scim_creates: None,
         })
     }
 

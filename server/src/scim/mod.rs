@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::startup::AppState;
 
+pub(crate) mod batch;
 pub mod discovery;
 pub mod filter;
 pub mod groups;

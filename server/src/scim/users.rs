@@ -608,26 +608,59 @@ impl Store {
                 let mut keys: Vec<String> = user.emails.iter().map(|e| e.to_lowercase()).collect();
                 keys.sort();
                 keys.dedup();
-                sqlx::query(PG_CREATE_USER)
-                    .bind(row.id)
-                    .bind(p.directory_id)
-                    .bind(p.organization_id)
-                    .bind(&user.user_name)
-                    .bind(&key)
-                    .bind(&user.external_id)
-                    .bind(user.active)
-                    .bind(&row.resource)
-                    .bind(now)
-                    .bind(&keys)
-                    .bind(event.id)
-                    .bind(event.kind)
-                    .bind(event.organization_id)
-                    .bind(event.occurred_at)
-                    .bind(Json(&event.data))
-                    .execute(pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| crate::db::on_unique(e, "userName"))
+                let batched = match &self.scim_creates {
+                    Some(batcher) => {
+                        let pending = super::batch::PendingCreate {
+                            id: row.id,
+                            directory_id: p.directory_id,
+                            organization_id: p.organization_id,
+                            user_name: user.user_name.clone(),
+                            user_name_key: key.clone(),
+                            external_id: user.external_id.clone(),
+                            active: user.active,
+                            resource: row.resource.0.to_string(),
+                            at: now,
+                            email_keys: keys.clone(),
+                            event_id: event.id,
+                            event_kind: event.kind,
+                            event_data: event.data.to_string(),
+                        };
+                        match batcher.create(pending).await {
+                            Ok(true) => Some(Ok(())),
+                            Ok(false) => Some(Err(StoreError::Conflict("userName".into()))),
+                            Err(e) => {
+                                tracing::warn!(error = format!("{e:#}"), "batched create failed; retrying alone");
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                match batched {
+                    Some(result) => result,
+                    // One statement, one round trip: user, email keys, event
+                    // and its webhook fan-out commit together.
+                    None => sqlx::query(PG_CREATE_USER)
+                        .bind(row.id)
+                        .bind(p.directory_id)
+                        .bind(p.organization_id)
+                        .bind(&user.user_name)
+                        .bind(&key)
+                        .bind(&user.external_id)
+                        .bind(user.active)
+                        .bind(&row.resource)
+                        .bind(now)
+                        .bind(&keys)
+                        .bind(event.id)
+                        .bind(event.kind)
+                        .bind(event.organization_id)
+                        .bind(event.occurred_at)
+                        .bind(Json(&event.data))
+                        .execute(pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| crate::db::on_unique(e, "userName")),
+                }
             }
             crate::db::Pool::Sqlite(pool) => {
                 async {

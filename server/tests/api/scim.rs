@@ -657,6 +657,39 @@ async fn every_request_is_logged_per_directory(backend: Backend) {
     assert_eq!(app.store.scim_requests(other_id, 100).await.unwrap().len(), 1);
 }
 
+/// Concurrent creates (batched into shared commits on PostgreSQL): each is
+/// answered for itself, duplicates in the same burst get 409, and every
+/// created user has exactly one event.
+async fn concurrent_creates_are_answered_one_by_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Burst").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "okta").await;
+    let bodies: Vec<Value> = (0..60)
+        .map(|i| {
+            let name = format!("u{}@burst.example", i % 40); // 20 duplicates
+            json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name,
+                    "emails": [{ "value": name, "primary": true }] })
+        })
+        .collect();
+    let requests = bodies.iter().map(|b| scim(&app, &dir, Method::POST, "/Users", Some(b.clone())));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(requests).await.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 40, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 20, "{statuses:?}");
+    let listed: Value = scim(&app, &dir, Method::GET, "/Users?count=100", None).await.json().await.unwrap();
+    assert_eq!(listed["totalResults"], 40);
+    let created = directory_events(&app).await.iter().filter(|(k, _)| k == "directory.user.created").count();
+    assert_eq!(created, 40);
+    // Email lookups find each created user.
+    let found: Value =
+        scim(&app, &dir, Method::GET, "/Users?filter=emails%5Bvalue%20eq%20%22u7%40burst.example%22%5D", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(found["totalResults"], 1, "{found}");
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -667,6 +700,7 @@ fn urlencode(s: &str) -> String {
 }
 
 both_backends!(
+    concurrent_creates_are_answered_one_by_one,
     every_request_is_logged_per_directory,
     users_are_provisioned_found_and_deprovisioned,
     patch_applies_idp_shapes_atomically,
