@@ -58,6 +58,15 @@ struct TokenRow {
 /// every SCIM request from also being a write.
 const LAST_REQUEST_GRANULARITY: time::Duration = time::Duration::minutes(1);
 
+/// How long a verified SCIM token is trusted without asking the database.
+/// Rotation and deletion clear this replica's entries at once; other
+/// replicas stop accepting an old token within this time (decisions.md #35).
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// SHA-256 of a token → the principal it opened and when it was checked.
+pub type AuthCache =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], (ScimPrincipal, std::time::Instant)>>>;
+
 /// What an authenticated SCIM request may act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScimPrincipal {
@@ -183,6 +192,7 @@ impl Store {
     pub async fn rotate_directory_token(&self, id: Uuid) -> Result<Option<WithToken>, StoreError> {
         let minted = secrets::mint(SCIM_TOKEN_PREFIX);
         let now = OffsetDateTime::now_utc();
+        self.forget_scim_tokens(id);
         let changed = with_pool!(self, |pool| {
             sqlx::query("UPDATE directories SET token_lookup = $2, token_hash = $3, updated_at = $4 WHERE id = $1")
                 .bind(id)
@@ -193,6 +203,9 @@ impl Store {
                 .await?
                 .rows_affected()
         });
+        // Again after the write: a request racing the update may have cached
+        // the old token in between.
+        self.forget_scim_tokens(id);
         if changed == 0 {
             return Ok(None);
         }
@@ -202,6 +215,7 @@ impl Store {
     /// Deletes a directory; records `directory.disabled` when it was active.
     pub async fn delete_directory(&self, id: Uuid) -> Result<bool, StoreError> {
         let Some(dir) = self.get_directory(id).await? else { return Ok(false) };
+        self.forget_scim_tokens(id);
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let gone = sqlx::query("DELETE FROM directories WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -213,6 +227,7 @@ impl Store {
                 insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_DISABLED, Some(dir.organization_id), &data))?;
             }
             tx.commit().await?;
+            self.forget_scim_tokens(id);
             self.announce_events();
             Ok(true)
         })
@@ -228,6 +243,35 @@ impl Store {
         presented: &SecretString,
     ) -> Result<Option<ScimPrincipal>, StoreError> {
         let Some(lookup) = secrets::lookup_of(SCIM_TOKEN_PREFIX, presented) else { return Ok(None) };
+        let key = secrets::sha256(secrecy::ExposeSecret::expose_secret(presented));
+        let cached = self.scim_auth_cache.lock().expect("auth cache lock").get(&key).copied();
+        if let Some((principal, at)) = cached {
+            if at.elapsed() < AUTH_CACHE_TTL && principal.directory_id == directory_id {
+                return Ok(Some(principal));
+            }
+        }
+        let principal = self.authenticate_scim_in_db(directory_id, presented, lookup).await?;
+        if let Some(p) = principal {
+            let mut cache = self.scim_auth_cache.lock().expect("auth cache lock");
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, (p, std::time::Instant::now()));
+        }
+        Ok(principal)
+    }
+
+    /// Forgets cached tokens of `directory` (rotation, deletion).
+    fn forget_scim_tokens(&self, directory: Uuid) {
+        self.scim_auth_cache.lock().expect("auth cache lock").retain(|_, (p, _)| p.directory_id != directory);
+    }
+
+    async fn authenticate_scim_in_db(
+        &self,
+        directory_id: Uuid,
+        presented: &SecretString,
+        lookup: &str,
+    ) -> Result<Option<ScimPrincipal>, StoreError> {
         let row: Option<TokenRow> = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT id, organization_id, token_hash, state, last_request_at FROM directories WHERE token_lookup = $1",

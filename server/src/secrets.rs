@@ -51,7 +51,8 @@ pub fn matches(presented: &SecretString, stored_hash: &[u8]) -> bool {
     hash.as_slice().ct_eq(stored_hash).into()
 }
 
-fn sha256(s: &str) -> [u8; 32] {
+/// SHA-256 of a token (what is stored, and the key of in-process caches).
+pub fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
 }
 

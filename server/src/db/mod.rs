@@ -30,6 +30,8 @@ pub struct Store {
     pub(crate) deliveries_queued: std::sync::Arc<tokio::sync::Notify>,
     /// Group commit for SCIM user creates (PostgreSQL only).
     pub(crate) scim_creates: Option<crate::scim::batch::CreateBatcher>,
+    /// Recently verified SCIM tokens (see `directories::AUTH_CACHE_TTL`).
+    pub(crate) scim_auth_cache: crate::directories::AuthCache,
 }
 
 /// The connection pool of the configured engine.
@@ -118,6 +120,7 @@ impl Store {
                     .context("Failed to connect to PostgreSQL")?;
                 Store {
                     scim_creates: Some(crate::scim::batch::CreateBatcher::start(pool.clone())),
+                    scim_auth_cache: Default::default(),
                     pool: Pool::Postgres(pool),
                     events_committed: Default::default(),
                     deliveries_queued: Default::default(),
@@ -155,6 +158,7 @@ impl Store {
             events_committed: Default::default(),
             deliveries_queued: Default::default(),
             scim_creates: None,
+            scim_auth_cache: Default::default(),
         })
     }
 
