@@ -188,6 +188,16 @@ impl Store {
     /// Tells local listeners that new events (and deliveries) are committed.
     pub(crate) fn announce_events(&self) {
         self.events_committed.notify_waiters();
+        // PostgreSQL's trigger notifies every replica's worker, and only
+        // when deliveries were queued; SQLite has one process to wake.
+        if matches!(self.pool, Pool::Sqlite(_)) {
+            self.deliveries_queued.notify_one();
+        }
+    }
+
+    /// Wakes this process's delivery worker (deliveries reset by a replay
+    /// fire no insert trigger).
+    pub(crate) fn announce_deliveries(&self) {
         self.deliveries_queued.notify_one();
     }
 

@@ -358,6 +358,7 @@ impl Store {
             Ok::<_, StoreError>(reset + created)
         })?;
         self.announce_events();
+        self.announce_deliveries();
         Ok(n)
     }
 }
