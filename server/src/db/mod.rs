@@ -28,7 +28,7 @@ pub struct Store {
     /// Same signal for the delivery worker, but remembered while the worker
     /// is busy (`notify_one` stores a permit), so no commit is slept through.
     pub(crate) deliveries_queued: std::sync::Arc<tokio::sync::Notify>,
-    /// Group commit for SCIM user creates (PostgreSQL only).
+    /// Group commit for SCIM user creates (PostgreSQL only; always set there).
     pub(crate) scim_creates: Option<crate::scim::batch::CreateBatcher>,
     /// Recently verified SCIM tokens (see `directories::AUTH_CACHE_TTL`).
     pub(crate) scim_auth_cache: crate::directories::AuthCache,

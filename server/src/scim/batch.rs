@@ -95,14 +95,30 @@ async fn write(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<(PendingCreate, Reply)
                     let _ = reply.send(Ok(written.contains(&c.id)));
                 }
             }
+            // One bad row (say, a NUL that jsonb refuses) must not fail its
+            // neighbours: write each alone and answer each for itself.
+            Err(e) if creates.len() > 1 => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    rows = creates.len(),
+                    "batched create failed; writing one by one"
+                );
+                for (c, reply) in creates.iter().zip(replies) {
+                    let alone = insert(&pool, std::slice::from_ref(c)).await;
+                    let _ = reply.send(alone.map(|w| w.contains(&c.id)).map_err(|e| failed(&e)));
+                }
+            }
             Err(e) => {
-                let message = format!("{e:#}");
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Other(anyhow::anyhow!("batched create failed: {message}"))));
+                    let _ = reply.send(Err(failed(&e)));
                 }
             }
         }
     }
+}
+
+fn failed(e: &sqlx::Error) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("create failed: {e:#}"))
 }
 
 const INSERT: &str = r#"

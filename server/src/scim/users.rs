@@ -441,30 +441,6 @@ macro_rules! index_emails {
     }};
 }
 
-/// PostgreSQL's create: the user, its email keys, the
-/// `directory.user.created` event and one delivery per subscribed webhook
-/// endpoint (as `insert_event!` does) in one statement.
-const PG_CREATE_USER: &str = r#"
-WITH u AS (
-    INSERT INTO directory_users (id, directory_id, organization_id, user_name, user_name_key, external_id,
-                                 active, resource, version, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
-    RETURNING id
-), em AS (
-    INSERT INTO directory_user_emails (user_id, directory_id, email_key)
-    SELECT u.id, $2, k FROM u, unnest($10::text[]) AS k
-), ev AS (
-    INSERT INTO events (id, type, organization_id, occurred_at, data)
-    SELECT $11, $12, $13, $14, $15 FROM u
-    RETURNING id, type, occurred_at
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
-SELECT DISTINCT ev.id, e.id, 'pending', 0, ev.occurred_at, ev.occurred_at
-FROM ev, webhook_endpoints e JOIN webhook_subscriptions s ON s.endpoint_id = e.id
-WHERE e.enabled AND ev.type LIKE s.pattern ESCAPE ''
-ON CONFLICT DO NOTHING
-"#;
-
 /// The event recorded when `$after` replaced `$before` (None: created).
 fn change_event(before: Option<&UserRow>, after: &UserRow) -> NewEvent {
     let kind = if before.is_none() { kinds::DIRECTORY_USER_CREATED } else { kinds::DIRECTORY_USER_UPDATED };
@@ -604,62 +580,33 @@ impl Store {
         let result: Result<(), StoreError> = match &self.pool {
             // One statement, one round trip: user, email keys, event and its
             // webhook fan-out commit together (the provisioning hot path).
-            crate::db::Pool::Postgres(pool) => {
+            // Group-committed with concurrent creates (see `scim::batch`).
+            crate::db::Pool::Postgres(_) => {
                 let mut keys: Vec<String> = user.emails.iter().map(|e| e.to_lowercase()).collect();
                 keys.sort();
                 keys.dedup();
-                let batched = match &self.scim_creates {
-                    Some(batcher) => {
-                        let pending = super::batch::PendingCreate {
-                            id: row.id,
-                            directory_id: p.directory_id,
-                            organization_id: p.organization_id,
-                            user_name: user.user_name.clone(),
-                            user_name_key: key.clone(),
-                            external_id: user.external_id.clone(),
-                            active: user.active,
-                            resource: row.resource.0.to_string(),
-                            at: now,
-                            email_keys: keys.clone(),
-                            event_id: event.id,
-                            event_kind: event.kind,
-                            event_data: event.data.to_string(),
-                        };
-                        match batcher.create(pending).await {
-                            Ok(true) => Some(Ok(())),
-                            Ok(false) => Some(Err(StoreError::Conflict("userName".into()))),
-                            Err(e) => {
-                                tracing::warn!(error = format!("{e:#}"), "batched create failed; retrying alone");
-                                None
-                            }
-                        }
-                    }
-                    None => None,
+                let pending = super::batch::PendingCreate {
+                    id: row.id,
+                    directory_id: p.directory_id,
+                    organization_id: p.organization_id,
+                    user_name: user.user_name.clone(),
+                    user_name_key: key.clone(),
+                    external_id: user.external_id.clone(),
+                    active: user.active,
+                    resource: row.resource.0.to_string(),
+                    at: now,
+                    email_keys: keys,
+                    event_id: event.id,
+                    event_kind: event.kind,
+                    event_data: event.data.to_string(),
                 };
-                match batched {
-                    Some(result) => result,
-                    // One statement, one round trip: user, email keys, event
-                    // and its webhook fan-out commit together.
-                    None => sqlx::query(PG_CREATE_USER)
-                        .bind(row.id)
-                        .bind(p.directory_id)
-                        .bind(p.organization_id)
-                        .bind(&user.user_name)
-                        .bind(&key)
-                        .bind(&user.external_id)
-                        .bind(user.active)
-                        .bind(&row.resource)
-                        .bind(now)
-                        .bind(&keys)
-                        .bind(event.id)
-                        .bind(event.kind)
-                        .bind(event.organization_id)
-                        .bind(event.occurred_at)
-                        .bind(Json(&event.data))
-                        .execute(pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| crate::db::on_unique(e, "userName")),
+                match &self.scim_creates {
+                    Some(batcher) => match batcher.create(pending).await {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(StoreError::Conflict("userName".into())),
+                        Err(e) => Err(e),
+                    },
+                    None => Err(anyhow::anyhow!("the PostgreSQL store has no create batcher").into()),
                 }
             }
             crate::db::Pool::Sqlite(pool) => {
