@@ -148,6 +148,18 @@ struct ConnectionRow {
     updated_at: OffsetDateTime,
 }
 
+/// Re-reads connection `$id` inside transaction `$tx` (any engine).
+macro_rules! connection_in {
+    ($tx:expr, $id:expr) => {{
+        let row: ConnectionRow =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sso_connections WHERE id = $1")))
+                .bind($id)
+                .fetch_one(&mut *$tx)
+                .await?;
+        row
+    }};
+}
+
 const COLUMNS: &str = "id, organization_id, provider, name, state, config, client_secret, attribute_map, \
                        cert_expires_at, tested_at, created_at, updated_at";
 
@@ -367,12 +379,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let row: ConnectionRow =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sso_connections WHERE id = $1")))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let (connection, _) = row.connection();
+            let (connection, _) = connection_in!(tx, id).connection();
             insert_event!(tx, &NewEvent::new(kinds::CONNECTION_CREATED, Some(org), &connection))?;
             tx.commit().await?;
             Some(connection)
@@ -435,12 +442,7 @@ impl Store {
             if changed.rows_affected() == 0 {
                 return Ok(None);
             }
-            let row: ConnectionRow =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sso_connections WHERE id = $1")))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let (connection, _) = row.connection();
+            let (connection, _) = connection_in!(tx, id).connection();
             let org = connection.organization_id;
             insert_event!(tx, &NewEvent::new(kinds::CONNECTION_UPDATED, Some(org), &connection))?;
             tx.commit().await?;
@@ -471,12 +473,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let row: ConnectionRow =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sso_connections WHERE id = $1")))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let (connection, _) = row.connection();
+            let (connection, _) = connection_in!(tx, id).connection();
             if changes {
                 let kind = if active { kinds::SSO_ENABLED } else { kinds::SSO_DISABLED };
                 insert_event!(tx, &NewEvent::new(kind, Some(connection.organization_id), &connection))?;
