@@ -76,16 +76,34 @@ async fn start_peer_with(program: PathBuf, args: Vec<String>, env: &[(&str, Stri
         .env("OIDC_PROVIDER_NODE_MODULES", node_modules)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("{} (./scripts/test installs the test peers): {e}", program.display()));
+    // The peer's stderr is kept so a peer that dies or hangs says why.
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut err_lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = stderr.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = err_lines.next_line().await {
+            eprintln!("[peer] {line}");
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("peer starts within 30 s")
-        .unwrap()
-        .expect("peer prints READY");
-    let url = ready.strip_prefix("READY ").expect("READY line").trim().to_owned();
+    // Generous: on a loaded 2-core CI machine a cold Node or Python start
+    // (loading oidc-provider or pysaml2 from disk) has taken over 30 s.
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(120), lines.next_line()).await;
+    let line = match ready {
+        Ok(Ok(Some(line))) => line,
+        other => panic!(
+            "{} {args:?} did not print READY ({other:?}); its stderr:\n{}",
+            program.display(),
+            stderr.lock().unwrap()
+        ),
+    };
+    let url = line.strip_prefix("READY ").expect("READY line").trim().to_owned();
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Peer { url, _child: child }
 }
