@@ -9,21 +9,22 @@
 //! is whatever queued while the previous one was committing. A userName
 //! conflict skips just that row (`ON CONFLICT DO NOTHING`); the caller then
 //! takes the ordinary path (409, or restoring a deprovisioned user).
+//!
+//! One writer per replica: measured at 100 000 users with 8 clients, one
+//! writer made batches of 4.2 creates and 2422 creates/s; two writers split
+//! the queue into batches of 2.5 and managed 1857/s (docs/benchmarks.md).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::db::StoreError;
 
 /// Most creates in one statement.
 const MAX_BATCH: usize = 128;
-/// Batches in flight at once per replica.
-const WRITERS: usize = 2;
 
 /// One create waiting for its batch.
 pub(crate) struct PendingCreate {
@@ -53,13 +54,10 @@ pub(crate) struct CreateBatcher {
 }
 
 impl CreateBatcher {
-    /// Starts the writers; they end when every handle is dropped.
+    /// Starts the writer; it ends when every handle is dropped.
     pub(crate) fn start(pool: PgPool) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
-            tokio::spawn(write(pool.clone(), rx.clone()));
-        }
+        tokio::spawn(write(pool, rx));
         Self { tx }
     }
 
@@ -72,23 +70,14 @@ impl CreateBatcher {
     }
 }
 
-async fn write(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<(PendingCreate, Reply)>>>) {
+async fn write(pool: PgPool, mut rx: mpsc::Receiver<(PendingCreate, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        let mut batch = Vec::new();
-        {
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
-            }
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+        // Whatever queued while the previous batch committed.
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
-        let (creates, replies): (Vec<PendingCreate>, Vec<Reply>) = batch.into_iter().unzip();
+        let (creates, replies): (Vec<PendingCreate>, Vec<Reply>) = batch.drain(..).unzip();
         match insert(&pool, &creates).await {
             Ok(written) => {
                 for (c, reply) in creates.iter().zip(replies) {
