@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portico_server::scim::filter::{indexed, matches};
+use portico_server::scim::filter::{indexed, indexed_group, matches};
 use scim_v2::filter::Filter;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,5 +18,6 @@ fuzz_target!(|data: &[u8]| {
         });
         let _ = matches(&filter, &user);
         let _ = indexed(&filter);
+        let _ = indexed_group(&filter);
     }
 });

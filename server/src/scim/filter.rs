@@ -131,19 +131,32 @@ pub enum Indexed {
     UserName(String),
     ExternalId(String),
     Email(String),
+    /// A group's displayName (case-insensitive, like userName).
+    DisplayName(String),
 }
 
-/// The indexed lookup implied by `filter`, if it is one of the hot shapes
-/// (alone or as one operand of a top-level `and`, the rest then being
+/// The indexed user lookup implied by `filter`, if it is one of the hot
+/// shapes (alone or as one operand of a top-level `and`, the rest then being
 /// checked by [`matches`]).
 pub fn indexed(filter: &Filter) -> Option<Indexed> {
-    match filter {
+    lookup(filter, &|l| !matches!(l, Indexed::DisplayName(_)))
+}
+
+/// The indexed group lookup implied by `filter` (`displayName eq`, what Okta
+/// and Entra send before creating a group, or `externalId eq`).
+pub fn indexed_group(filter: &Filter) -> Option<Indexed> {
+    lookup(filter, &|l| matches!(l, Indexed::DisplayName(_) | Indexed::ExternalId(_)))
+}
+
+fn lookup(filter: &Filter, usable: &dyn Fn(&Indexed) -> bool) -> Option<Indexed> {
+    let found = match filter {
         Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(v))) if path.uri.is_none() => {
             let name = path.name.to_ascii_lowercase();
             match (name.as_str(), path.sub_attr.as_deref().map(str::to_ascii_lowercase).as_deref()) {
                 ("username", None) => Some(Indexed::UserName(v.to_lowercase())),
                 ("externalid", None) => Some(Indexed::ExternalId(v.clone())),
                 ("emails", Some("value")) => Some(Indexed::Email(v.to_lowercase())),
+                ("displayname", None) => Some(Indexed::DisplayName(v.to_lowercase())),
                 _ => None,
             }
         }
@@ -157,9 +170,10 @@ pub fn indexed(filter: &Filter) -> Option<Indexed> {
                 _ => None,
             }
         }
-        Filter::And(items) => items.iter().find_map(indexed),
+        Filter::And(items) => return items.iter().find_map(|f| lookup(f, usable)),
         _ => None,
-    }
+    };
+    found.filter(usable)
 }
 
 #[cfg(test)]
@@ -214,6 +228,15 @@ mod tests {
         assert_eq!(indexed(&f(r#"emails[value eq "A@b.io"]"#)), Some(Indexed::Email("a@b.io".into())));
         assert_eq!(indexed(&f(r#"emails.value eq "A@b.io""#)), Some(Indexed::Email("a@b.io".into())));
         assert_eq!(indexed(&f(r#"active eq true and userName eq "x""#)), Some(Indexed::UserName("x".into())));
+        // A user has no displayName column; a group has no userName.
+        assert_eq!(indexed(&f(r#"displayName eq "Eng" and userName eq "x""#)), Some(Indexed::UserName("x".into())));
+        assert_eq!(indexed(&f(r#"displayName eq "Eng""#)), None);
+        assert_eq!(indexed_group(&f(r#"displayName eq "Eng""#)), Some(Indexed::DisplayName("eng".into())));
+        assert_eq!(
+            indexed_group(&f(r#"userName eq "x" and externalId eq "G1""#)),
+            Some(Indexed::ExternalId("G1".into()))
+        );
+        assert_eq!(indexed_group(&f(r#"displayName co "Eng""#)), None);
         assert_eq!(indexed(&f(r#"userName co "x""#)), None);
         assert_eq!(indexed(&f(r#"userName eq "x" or userName eq "y""#)), None);
     }

@@ -3,7 +3,7 @@
 //! directory; every membership change records
 //! `directory.group.user_added` / `user_removed`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
@@ -15,6 +15,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::filter::Indexed;
 use super::users::{ListParams, check_if_match, invalid, list_response, paging, parse_body, parse_filter, versioned};
 use super::{ScimBody, ScimError};
 use crate::db::events::{NewEvent, insert_event, kinds};
@@ -203,22 +204,26 @@ pub async fn list(
     Ok(list_response(all, start, count, &params))
 }
 
-/// Every group of the directory matching `filter`, as SCIM resources.
+/// Every group of the directory matching `filter`, as SCIM resources: from
+/// the displayName/externalId index for the lookups IdPs make before every
+/// group change, members of all candidates read with one query.
 pub(super) async fn matching(
     state: &AppState,
     principal: &ScimPrincipal,
     filter: Option<&scim_v2::filter::Filter>,
 ) -> Result<Vec<Value>, ScimError> {
     let base = super::users::base_url(state, principal);
-    let mut all = Vec::new();
-    for row in state.store.scim_all_groups(principal).await? {
-        let members = state.store.group_members(row.id).await?;
-        let resource = row.scim(&base, &members);
-        if filter.is_none_or(|f| super::filter::matches(f, &resource)) {
-            all.push(resource);
-        }
-    }
-    Ok(all)
+    let rows = match filter.and_then(super::filter::indexed_group) {
+        Some(lookup) => state.store.scim_groups_by(principal, &lookup).await?,
+        None => state.store.scim_all_groups(principal).await?,
+    };
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut members = state.store.members_of(&ids).await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.scim(&base, &members.remove(&row.id).unwrap_or_default()))
+        .filter(|resource| filter.is_none_or(|f| super::filter::matches(f, resource)))
+        .collect())
 }
 
 pub async fn replace(
@@ -329,6 +334,44 @@ impl Store {
         self.resources_of("directory_groups", COLUMNS, p.directory_id).await
     }
 
+    /// Groups found by an indexed equality (displayName or externalId).
+    async fn scim_groups_by(&self, p: &ScimPrincipal, lookup: &Indexed) -> Result<Vec<GroupRow>, StoreError> {
+        let (column, key) = match lookup {
+            Indexed::DisplayName(k) => ("display_name_key", k),
+            Indexed::ExternalId(k) => ("external_id", k),
+            // Not group attributes ([`super::filter::indexed_group`] never yields them).
+            Indexed::UserName(_) | Indexed::Email(_) => return self.scim_all_groups(p).await,
+        };
+        let sql =
+            format!("SELECT {COLUMNS} FROM directory_groups WHERE directory_id = $1 AND {column} = $2 ORDER BY id");
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(p.directory_id).bind(key).fetch_all(pool).await?)
+        })
+    }
+
+    /// The members of each of `groups`, in one query per 500 groups.
+    async fn members_of(&self, groups: &[Uuid]) -> Result<HashMap<Uuid, Vec<MemberRow>>, StoreError> {
+        let mut out: HashMap<Uuid, Vec<MemberRow>> = HashMap::new();
+        for chunk in groups.chunks(500) {
+            let rows: Vec<(Uuid, Uuid, String)> = with_pool!(self, |pool| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT m.group_id, u.id, u.user_name FROM directory_group_members m \
+                     JOIN directory_users u ON u.id = m.user_id WHERE m.group_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") ORDER BY m.group_id, u.id");
+                q.build_query_as().fetch_all(pool).await?
+            });
+            for (group, user_id, user_name) in rows {
+                out.entry(group).or_default().push(MemberRow { user_id, user_name });
+            }
+        }
+        Ok(out)
+    }
+
     async fn group_members(&self, group: Uuid) -> Result<Vec<MemberRow>, StoreError> {
         with_pool!(self, |pool| {
             Ok(sqlx::query_as(
@@ -352,14 +395,14 @@ impl Store {
         id: Option<Uuid>,
         group: IncomingGroup,
     ) -> Result<Option<GroupRow>, ScimError> {
-        // Members must be users of this directory.
-        let mut users = Vec::new();
-        for member in &group.members {
-            let user = self
-                .scim_get_user(p, *member)
-                .await?
-                .ok_or_else(|| invalid(format!("member {member} is not a user of this directory")))?;
-            users.push(user);
+        // Members must be users of this directory (read in one query: IdPs
+        // send groups with thousands of members).
+        let wanted: Vec<Uuid> = group.members.iter().copied().collect();
+        let users = self.scim_users_by_ids(p, &wanted).await?;
+        if users.len() != wanted.len() {
+            let known: BTreeSet<Uuid> = users.iter().map(|u| u.id).collect();
+            let missing = wanted.iter().find(|id| !known.contains(id)).expect("a member is missing");
+            return Err(invalid(format!("member {missing} is not a user of this directory")));
         }
         let now = OffsetDateTime::now_utc();
         let result: Result<Option<GroupRow>, StoreError> = async {
@@ -435,16 +478,15 @@ impl Store {
                         insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_GROUP_USER_ADDED, Some(p.organization_id), &data))?;
                     }
                 }
-                for gone in before.iter().filter(|u| !group.members.contains(u)) {
+                let gone: Vec<Uuid> = before.iter().filter(|u| !group.members.contains(u)).copied().collect();
+                for user in self.scim_users_by_ids(p, &gone).await? {
                     sqlx::query("DELETE FROM directory_group_members WHERE group_id = $1 AND user_id = $2")
                         .bind(group_id)
-                        .bind(gone)
+                        .bind(user.id)
                         .execute(&mut *tx)
                         .await?;
-                    if let Some(user) = self.scim_get_user(p, *gone).await? {
-                        let data = Membership { group: row.normalized(), user: &user.normalized() };
-                        insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_GROUP_USER_REMOVED, Some(p.organization_id), &data))?;
-                    }
+                    let data = Membership { group: row.normalized(), user: &user.normalized() };
+                    insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_GROUP_USER_REMOVED, Some(p.organization_id), &data))?;
                 }
                 tx.commit().await?;
                 Ok(Some(row))

@@ -116,6 +116,37 @@ impl crate::db::Store {
         })
     }
 
+    /// The resources of `directory` in `table` among `ids` (ids of other
+    /// directories and unknown ids are simply absent), oldest first.
+    pub(super) async fn resources_by_ids<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        ids: &[Uuid],
+        directory: Uuid,
+    ) -> Result<Vec<T>, crate::db::StoreError>
+    where
+        T: Send + Unpin,
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut out = Vec::with_capacity(ids.len());
+        // Bind limits: a few hundred ids per statement.
+        for chunk in ids.chunks(500) {
+            let rows: Vec<T> = crate::db::with_pool!(self, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE directory_id = "));
+                q.push_bind(directory).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") ORDER BY id");
+                q.build_query_as().fetch_all(pool).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     /// Every resource of `directory` in `table`, oldest first.
     pub(super) async fn resources_of<T>(
         &self,

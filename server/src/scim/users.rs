@@ -529,6 +529,11 @@ impl Store {
         self.resource_by_id("directory_users", COLUMNS, id, p.directory_id).await
     }
 
+    /// The users of this directory among `ids` (unknown ids are absent).
+    pub(super) async fn scim_users_by_ids(&self, p: &ScimPrincipal, ids: &[Uuid]) -> Result<Vec<UserRow>, StoreError> {
+        self.resources_by_ids("directory_users", COLUMNS, ids, p.directory_id).await
+    }
+
     async fn scim_all_users(&self, p: &ScimPrincipal) -> Result<Vec<UserRow>, StoreError> {
         self.resources_of("directory_users", COLUMNS, p.directory_id).await
     }
@@ -554,6 +559,8 @@ impl Store {
                 );
                 (sql, k)
             }
+            // Not a user attribute ([`filter::indexed`] never yields it).
+            Indexed::DisplayName(_) => return self.scim_all_users(p).await,
         };
         with_pool!(self, |pool| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(p.directory_id).bind(key).fetch_all(pool).await?)

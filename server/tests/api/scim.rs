@@ -571,6 +571,96 @@ async fn groups_track_membership_with_events(backend: Backend) {
     );
 }
 
+/// Group lookups (Okta and Entra search by displayName before every group
+/// change) and listings with every group's members; PUT with a large member
+/// list is checked as a whole.
+async fn group_lookups_and_listings_carry_members(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.org("Acme").await;
+    let dir = directory(&app, org["id"].as_str().unwrap(), "entra").await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let u: Value = scim(&app, &dir, Method::POST, "/Users", Some(okta_user(&format!("u{i}@a.io"))))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(u["id"].as_str().unwrap().to_owned());
+    }
+    let group = |name: &str, external: &str, members: &[String]| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name,
+            "externalId": external,
+            "members": members.iter().map(|m| json!({ "value": m })).collect::<Vec<_>>()
+        })
+    };
+    let eng: Value = scim(&app, &dir, Method::POST, "/Groups", Some(group("Engineering", "G-eng", &ids[..50])))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(eng["members"].as_array().unwrap().len(), 50);
+    let sales: Value = scim(&app, &dir, Method::POST, "/Groups", Some(group("Sales", "G-sales", &ids[50..])))
+        .await
+        .json()
+        .await
+        .unwrap();
+    scim(&app, &dir, Method::POST, "/Groups", Some(group("Empty", "G-empty", &[]))).await;
+
+    let find = |filter: &str| {
+        let path = format!("/Groups?filter={}", urlencode(filter));
+        let (app, dir) = (&app, &dir);
+        async move { scim(app, dir, Method::GET, &path, None).await.json::<Value>().await.unwrap() }
+    };
+    let member_count = |r: &Value| r["members"].as_array().map_or(0, Vec::len);
+    let by_name = find("displayName eq \"ENGINEERING\"").await;
+    assert_eq!(by_name["totalResults"], 1, "displayName is case-insensitive");
+    assert_eq!(by_name["Resources"][0]["id"], eng["id"]);
+    assert_eq!(member_count(&by_name["Resources"][0]), 50);
+    let by_external = find("externalId eq \"G-sales\"").await;
+    assert_eq!(by_external["Resources"][0]["id"], sales["id"]);
+    assert_eq!(member_count(&by_external["Resources"][0]), 10);
+    assert_eq!(find("externalId eq \"g-sales\"").await["totalResults"], 0, "externalId is case-exact");
+    assert_eq!(find("displayName eq \"Sales\" and externalId eq \"G-eng\"").await["totalResults"], 0);
+    assert_eq!(find("displayName eq \"Nobody\"").await["totalResults"], 0);
+    assert_eq!(find("displayName sw \"E\"").await["totalResults"], 2, "non-indexed filters still work");
+
+    // Every group with its own members, in one listing.
+    let all: Value = scim(&app, &dir, Method::GET, "/Groups", None).await.json().await.unwrap();
+    let counts: Vec<(String, usize)> = all["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["displayName"].as_str().unwrap().to_owned(), member_count(g)))
+        .collect();
+    assert_eq!(counts, [("Engineering".to_owned(), 50), ("Sales".to_owned(), 10), ("Empty".to_owned(), 0)]);
+
+    // PUT swapping most members: one unknown id refuses the whole change.
+    let path = format!("/Groups/{}", eng["id"].as_str().unwrap());
+    let mut swapped: Vec<String> = ids[20..].to_vec();
+    swapped.push("01900000-0000-7000-8000-000000000000".into());
+    let r = scim(&app, &dir, Method::PUT, &path, Some(group("Engineering", "G-eng", &swapped))).await;
+    let err = assert_scim_error(r, 400).await;
+    assert!(err["detail"].as_str().unwrap().contains("01900000-0000-7000-8000-000000000000"), "{err}");
+    let same: Value = scim(&app, &dir, Method::GET, &path, None).await.json().await.unwrap();
+    assert_eq!(member_count(&same), 50, "nothing changed");
+    swapped.pop();
+    let r = scim(&app, &dir, Method::PUT, &path, Some(group("Engineering", "G-eng", &swapped))).await;
+    assert_eq!(r.status(), 200);
+    let after: Value = r.json().await.unwrap();
+    let mut members: Vec<String> =
+        after["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect();
+    members.sort();
+    let mut expected = ids[20..].to_vec();
+    expected.sort();
+    assert_eq!(members, expected);
+    let events = app.store.list_events(None, None, 1000).await.unwrap();
+    let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(count("directory.group.user_removed"), 20, "u0..u19 left Engineering");
+    assert_eq!(count("directory.group.user_added"), 50 + 10 + 10, "creates, then u50..u59 joined Engineering");
+}
+
 /// The external checker: PyPI `scim2-tester` through `scim2-cli`, written by
 /// others against RFC 7643/7644, run against a live directory.
 async fn scim2_tester_passes_every_check(backend: Backend) {
@@ -705,6 +795,7 @@ both_backends!(
     users_are_provisioned_found_and_deprovisioned,
     patch_applies_idp_shapes_atomically,
     groups_track_membership_with_events,
+    group_lookups_and_listings_carry_members,
     scim2_tester_passes_every_check,
     bad_scim_bodies_get_rfc_errors_and_change_nothing,
     tokens_are_hashed_rotatable_and_activate_the_directory,
