@@ -16,7 +16,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::filter::Indexed;
-use super::users::{ListParams, check_if_match, invalid, list_response, paging, parse_body, parse_filter, versioned};
+use super::users::{
+    ListParams, check_if_match, external_id, invalid, list_response, paging, parse_body, parse_filter, required_name,
+    versioned,
+};
 use super::{ScimBody, ScimError};
 use crate::db::events::{NewEvent, insert_event, kinds};
 use crate::db::{BeginWrite, Store, StoreError, with_pool};
@@ -111,19 +114,8 @@ fn incoming(mut body: Value) -> Result<IncomingGroup, ScimError> {
     if !super::lists_schema(obj, GROUP_SCHEMA) {
         return Err(invalid(format!("`schemas` must include {GROUP_SCHEMA}")));
     }
-    let display_name = obj
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("displayName"))
-        .and_then(|(_, v)| v.as_str())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("`displayName` is required and must be a non-empty string"))?
-        .to_owned();
-    let external_id = match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("externalId")).map(|(_, v)| v) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(invalid("`externalId` must be a string")),
-    };
+    let display_name = required_name(obj, "displayName")?;
+    let external_id = external_id(obj)?;
     // Members that name users of this directory are tracked (with events);
     // others (e.g. nested groups, or users not provisioned yet) are kept as
     // given.

@@ -172,6 +172,27 @@ fn boolean(v: &Value) -> Option<bool> {
     }
 }
 
+/// A required, non-empty string attribute (`userName`, a group's
+/// `displayName`), trimmed; attribute names match case-insensitively.
+pub(super) fn required_name(obj: &serde_json::Map<String, Value>, name: &str) -> Result<String, ScimError> {
+    obj.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(format!("`{name}` is required and must be a non-empty string")))
+}
+
+/// The optional `externalId` (a string or absent/null).
+pub(super) fn external_id(obj: &serde_json::Map<String, Value>) -> Result<Option<String>, ScimError> {
+    match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("externalId")).map(|(_, v)| v) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid("`externalId` must be a string")),
+    }
+}
+
 fn incoming(mut body: Value) -> Result<IncomingUser, ScimError> {
     let obj = body.as_object_mut().ok_or_else(|| invalid("the body must be a JSON object"))?;
     if !super::lists_schema(obj, USER_SCHEMA) {
@@ -181,19 +202,8 @@ fn incoming(mut body: Value) -> Result<IncomingUser, ScimError> {
     obj.retain(|k, _| {
         !k.eq_ignore_ascii_case("id") && !k.eq_ignore_ascii_case("meta") && !k.eq_ignore_ascii_case("password")
     });
-    let user_name = obj
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("userName"))
-        .and_then(|(_, v)| v.as_str())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("`userName` is required and must be a non-empty string"))?
-        .to_owned();
-    let external_id = match obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("externalId")).map(|(_, v)| v) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(invalid("`externalId` must be a string")),
-    };
+    let user_name = required_name(obj, "userName")?;
+    let external_id = external_id(obj)?;
     let active_key = obj.keys().find(|k| k.eq_ignore_ascii_case("active")).cloned();
     let active = match active_key.as_ref().map(|k| &obj[k]) {
         None | Some(Value::Null) => true,
