@@ -155,11 +155,15 @@ pub(super) fn invalid(detail: impl Into<String>) -> ScimError {
 }
 
 pub(super) fn parse_body(body: &[u8]) -> Result<Value, ScimError> {
-    serde_json::from_slice(body).map_err(|e| ScimError {
+    let value = serde_json::from_slice(body).map_err(|e| ScimError {
         status: StatusCode::BAD_REQUEST,
         scim_type: Some("invalidSyntax"),
         detail: format!("malformed JSON: {e}"),
-    })
+    })?;
+    if crate::error::json_has_nul(body) {
+        return Err(invalid("strings must not contain NUL characters (\\u0000)"));
+    }
+    Ok(value)
 }
 
 /// `"True"`/`"false"` strings count as booleans: Entra sends them.
@@ -390,6 +394,11 @@ pub(super) fn paging(params: &ListParams) -> Result<(i64, i64), ScimError> {
 pub(super) fn parse_filter(params: &ListParams) -> Result<Option<scim_v2::filter::Filter>, ScimError> {
     match params.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         None => Ok(None),
+        Some(raw) if raw.contains('\0') => Err(ScimError {
+            status: StatusCode::BAD_REQUEST,
+            scim_type: Some("invalidFilter"),
+            detail: "the filter must not contain NUL characters".into(),
+        }),
         Some(raw) => raw.parse::<scim_v2::filter::Filter>().map(Some).map_err(|e| ScimError {
             status: StatusCode::BAD_REQUEST,
             scim_type: Some("invalidFilter"),

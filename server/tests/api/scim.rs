@@ -356,6 +356,22 @@ async fn bad_scim_bodies_get_rfc_errors_and_change_nothing(backend: Backend) {
     let huge = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "big", "nickName": "x".repeat(1_100_000) });
     let e = assert_scim_error(scim(&app, &dir, Method::POST, "/Users", Some(huge)).await, 413).await;
     assert!(e["detail"].as_str().unwrap().contains("larger than"), "{e}");
+    // NUL in any string is refused alike on both engines (PostgreSQL text
+    // cannot hold it), in bodies and in filters.
+    let e =
+        assert_scim_error(scim(&app, &dir, Method::POST, "/Users", Some(okta_user("nul\u{0}@a.io"))).await, 400).await;
+    assert_eq!(e["scimType"], "invalidValue");
+    assert!(e["detail"].as_str().unwrap().contains("NUL"), "{e}");
+    let e =
+        assert_scim_error(scim(&app, &dir, Method::GET, "/Users?filter=userName%20eq%20%22a%00%22", None).await, 400)
+            .await;
+    assert_eq!(e["scimType"], "invalidFilter");
+    let e = assert_scim_error(
+        scim(&app, &dir, Method::GET, "/Groups?filter=displayName%20eq%20%22a%00%22", None).await,
+        400,
+    )
+    .await;
+    assert_eq!(e["scimType"], "invalidFilter");
     let e = assert_scim_error(scim(&app, &dir, Method::GET, "/Users?count=lots", None).await, 400).await;
     assert_eq!(e["scimType"], "invalidValue");
     let list: Value = scim(&app, &dir, Method::GET, "/Users", None).await.json().await.unwrap();
