@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::filter::Indexed;
 use super::users::{
-    ListParams, check_if_match, external_id, invalid, list_response, paging, parse_body, parse_filter, required_name,
-    versioned,
+    ListParams, check_if_match, external_id, invalid, list_response, page_response, paging, parse_body, parse_filter,
+    required_name, versioned,
 };
 use super::{ScimBody, ScimError};
 use crate::db::events::{NewEvent, insert_event, kinds};
@@ -192,6 +192,17 @@ pub async fn list(
 ) -> Result<Response, ScimError> {
     let (start, count) = paging(&params)?;
     let filter = parse_filter(&params)?;
+    if filter.is_none() {
+        let (total, rows) = state
+            .store
+            .resources_page::<GroupRow>("directory_groups", COLUMNS, "id", principal.directory_id, start, count)
+            .await?;
+        let base = super::users::base_url(&state, &principal);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut members = state.store.members_of(&ids).await?;
+        let page = rows.iter().map(|row| row.scim(&base, &members.remove(&row.id).unwrap_or_default())).collect();
+        return Ok(page_response(page, total, start, &params));
+    }
     let all = matching(&state, &principal, filter.as_ref()).await?;
     Ok(list_response(all, start, count, &params))
 }

@@ -147,6 +147,47 @@ impl crate::db::Store {
         Ok(out)
     }
 
+    /// One page of `directory`'s resources in `table` in `key` order (a
+    /// column unique within a directory, first of an index after
+    /// `directory_id`), with the total. `start` is SCIM's 1-based index.
+    /// Unfiltered listings (an IdP's initial import pages through every
+    /// user) read only the page.
+    pub(super) async fn resources_page<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        key: &str,
+        directory: Uuid,
+        start: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<T>), crate::db::StoreError>
+    where
+        T: Send + Unpin,
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let total_sql = format!("SELECT COUNT(*) FROM {table} WHERE directory_id = $1");
+        // The offset is walked in the (directory_id, key) index, not the table.
+        let page_sql = format!(
+            "SELECT {columns} FROM {table} WHERE directory_id = $1 AND {key} IN \
+             (SELECT {key} FROM {table} WHERE directory_id = $1 ORDER BY {key} LIMIT $2 OFFSET $3) ORDER BY {key}"
+        );
+        crate::db::with_pool!(self, |pool| {
+            let (total,): (i64,) =
+                sqlx::query_as(sqlx::AssertSqlSafe(total_sql.clone())).bind(directory).fetch_one(pool).await?;
+            let rows = if count == 0 || start > total {
+                Vec::new()
+            } else {
+                sqlx::query_as(sqlx::AssertSqlSafe(page_sql.clone()))
+                    .bind(directory)
+                    .bind(count)
+                    .bind(start - 1)
+                    .fetch_all(pool)
+                    .await?
+            };
+            Ok((total, rows))
+        })
+    }
+
     /// Every resource of `directory` in `table`, oldest first.
     pub(super) async fn resources_of<T>(
         &self,

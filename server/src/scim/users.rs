@@ -361,6 +361,21 @@ pub async fn list(
 ) -> Result<Response, ScimError> {
     let (start, count) = paging(&params)?;
     let filter = parse_filter(&params)?;
+    if filter.is_none() {
+        let (total, rows) = state
+            .store
+            .resources_page::<UserRow>(
+                "directory_users",
+                COLUMNS,
+                "user_name_key",
+                principal.directory_id,
+                start,
+                count,
+            )
+            .await?;
+        let base = base_url(&state, &principal);
+        return Ok(page_response(rows.iter().map(|r| r.scim(&base)).collect(), total, start, &params));
+    }
     let all = matching(&state, &principal, filter.as_ref()).await?;
     Ok(list_response(all, start, count, &params))
 }
@@ -409,16 +424,16 @@ pub(super) fn parse_filter(params: &ListParams) -> Result<Option<scim_v2::filter
 
 /// A ListResponse page of already-filtered resources, projected.
 pub(super) fn list_response(all: Vec<Value>, start: i64, count: i64, params: &ListParams) -> Response {
-    let total = all.len();
-    let page: Vec<Value> = all
-        .into_iter()
-        .skip((start - 1) as usize)
-        .take(count as usize)
-        .map(|mut r| {
-            super::project::project(&mut r, params.attributes.as_deref(), params.excluded_attributes.as_deref());
-            r
-        })
-        .collect();
+    let total = all.len() as i64;
+    let page = all.into_iter().skip((start - 1) as usize).take(count as usize).collect();
+    page_response(page, total, start, params)
+}
+
+/// A ListResponse of one page (`total` matches in all), projected.
+pub(super) fn page_response(mut page: Vec<Value>, total: i64, start: i64, params: &ListParams) -> Response {
+    for r in &mut page {
+        super::project::project(r, params.attributes.as_deref(), params.excluded_attributes.as_deref());
+    }
     scim_json(json!({
         "schemas": [LIST_SCHEMA],
         "totalResults": total,

@@ -651,6 +651,25 @@ async fn group_lookups_and_listings_carry_members(backend: Backend) {
         .map(|g| (g["displayName"].as_str().unwrap().to_owned(), member_count(g)))
         .collect();
     assert_eq!(counts, [("Engineering".to_owned(), 50), ("Sales".to_owned(), 10), ("Empty".to_owned(), 0)]);
+    // Pages are read from the database page by page, members included.
+    let page: Value = scim(&app, &dir, Method::GET, "/Groups?startIndex=2&count=1", None).await.json().await.unwrap();
+    assert_eq!((page["totalResults"].as_i64(), page["itemsPerPage"].as_i64()), (Some(3), Some(1)));
+    assert_eq!(page["Resources"][0]["displayName"], "Sales");
+    assert_eq!(member_count(&page["Resources"][0]), 10);
+    let none: Value = scim(&app, &dir, Method::GET, "/Groups?count=0", None).await.json().await.unwrap();
+    assert_eq!((none["totalResults"].as_i64(), none["Resources"].as_array().map(Vec::len)), (Some(3), Some(0)));
+    let past: Value = scim(&app, &dir, Method::GET, "/Groups?startIndex=4", None).await.json().await.unwrap();
+    assert_eq!((past["totalResults"].as_i64(), past["itemsPerPage"].as_i64()), (Some(3), Some(0)));
+    let users: Value = scim(&app, &dir, Method::GET, "/Users?startIndex=59&count=5&attributes=userName", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> =
+        users["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap()).collect();
+    // Unfiltered user pages are in userName order (u0, u1, u10, …, u9, u58, u59).
+    assert_eq!((users["totalResults"].as_i64(), names), (Some(60), vec!["u8@a.io", "u9@a.io"]));
+    assert!(users["Resources"][0].get("name").is_none(), "attributes= projects the page");
 
     // PUT swapping most members: one unknown id refuses the whole change.
     let path = format!("/Groups/{}", eng["id"].as_str().unwrap());
