@@ -89,26 +89,12 @@ async fn bench(postgres: bool, users: usize, lookups: usize) {
     ] {
         let mut lat = Vec::with_capacity(lookups);
         for n in 0..lookups {
-            let i = (n * 7919) % users;
-            let f = filter.replace("{}", &i.to_string());
-            let t = Instant::now();
-            let r = client
-                .get(format!("{scim}/Users"))
-                .query(&[("filter", f.as_str())])
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            let body: serde_json::Value = r.json().await.unwrap();
-            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            let f = filter.replace("{}", &((n * 7919) % users).to_string());
+            let (ms, body) = timed_list(&client, &scim, &token, &[("filter", f.clone())]).await;
+            lat.push(ms);
             assert_eq!(body["totalResults"], 1, "{f}");
         }
-        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!(
-            "| {engine} | {label} at {users} users | p50 {:.2} ms, p99 {:.2} ms (n={lookups}) |",
-            pct(&lat, 50.0),
-            pct(&lat, 99.0)
-        );
+        report(engine, &format!("{label} at {users} users"), lat);
     }
 
     // Paging without a filter: an IdP's import walks the whole directory
@@ -117,24 +103,36 @@ async fn bench(postgres: bool, users: usize, lookups: usize) {
     let mut lat = Vec::with_capacity(pages);
     for n in 0..pages {
         let start = 1 + (n * 7919) % users;
-        let t = Instant::now();
-        let r = client
-            .get(format!("{scim}/Users"))
-            .query(&[("startIndex", start.to_string()), ("count", "100".to_owned())])
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let body: serde_json::Value = r.json().await.unwrap();
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let query = [("startIndex", start.to_string()), ("count", "100".to_owned())];
+        let (ms, body) = timed_list(&client, &scim, &token, &query).await;
+        lat.push(ms);
         assert_eq!(body["totalResults"], users);
         assert_eq!(body["Resources"].as_array().unwrap().len(), 100.min(users + 1 - start));
     }
+    report(engine, &format!("GET /Users?startIndex=…&count=100 (no filter) at {users} users"), lat);
+}
+
+/// One `GET /Users` with `query`: its latency in ms and its body.
+async fn timed_list(
+    client: &reqwest::Client,
+    scim: &str,
+    token: &str,
+    query: &[(&str, String)],
+) -> (f64, serde_json::Value) {
+    let t = Instant::now();
+    let r = client.get(format!("{scim}/Users")).query(query).bearer_auth(token).send().await.unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    (t.elapsed().as_secs_f64() * 1000.0, body)
+}
+
+/// A result row: p50 and p99 of `lat` (ms).
+fn report(engine: &str, metric: &str, mut lat: Vec<f64>) {
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "| {engine} | GET /Users?startIndex=…&count=100 (no filter) at {users} users | p50 {:.2} ms, p99 {:.2} ms (n={pages}) |",
+        "| {engine} | {metric} | p50 {:.2} ms, p99 {:.2} ms (n={}) |",
         pct(&lat, 50.0),
-        pct(&lat, 99.0)
+        pct(&lat, 99.0),
+        lat.len()
     );
 }
 

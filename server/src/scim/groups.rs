@@ -43,7 +43,7 @@ struct GroupRow {
 const COLUMNS: &str = "id, directory_id, organization_id, display_name, resource, version, created_at, updated_at";
 
 /// A member as stored: user id and its userName for `display`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 struct MemberRow {
     user_id: Uuid,
     user_name: String,
@@ -197,10 +197,7 @@ pub async fn list(
             .store
             .resources_page::<GroupRow>("directory_groups", COLUMNS, "id", principal.directory_id, start, count)
             .await?;
-        let base = super::users::base_url(&state, &principal);
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut members = state.store.members_of(&ids).await?;
-        let page = rows.iter().map(|row| row.scim(&base, &members.remove(&row.id).unwrap_or_default())).collect();
+        let page = with_members(&state, &principal, &rows).await?;
         return Ok(page_response(page, total, start, &params));
     }
     let all = matching(&state, &principal, filter.as_ref()).await?;
@@ -215,18 +212,21 @@ pub(super) async fn matching(
     principal: &ScimPrincipal,
     filter: Option<&scim_v2::filter::Filter>,
 ) -> Result<Vec<Value>, ScimError> {
-    let base = super::users::base_url(state, principal);
     let rows = match filter.and_then(super::filter::indexed_group) {
         Some(lookup) => state.store.scim_groups_by(principal, &lookup).await?,
         None => state.store.scim_all_groups(principal).await?,
     };
+    let mut all = with_members(state, principal, &rows).await?;
+    all.retain(|resource| filter.is_none_or(|f| super::filter::matches(f, resource)));
+    Ok(all)
+}
+
+/// `rows` as SCIM resources, the members of all of them read in one query.
+async fn with_members(state: &AppState, principal: &ScimPrincipal, rows: &[GroupRow]) -> Result<Vec<Value>, ScimError> {
+    let base = super::users::base_url(state, principal);
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut members = state.store.members_of(&ids).await?;
-    Ok(rows
-        .iter()
-        .map(|row| row.scim(&base, &members.remove(&row.id).unwrap_or_default()))
-        .filter(|resource| filter.is_none_or(|f| super::filter::matches(f, resource)))
-        .collect())
+    Ok(rows.iter().map(|row| row.scim(&base, &members.remove(&row.id).unwrap_or_default())).collect())
 }
 
 pub async fn replace(
@@ -376,18 +376,7 @@ impl Store {
     }
 
     async fn group_members(&self, group: Uuid) -> Result<Vec<MemberRow>, StoreError> {
-        with_pool!(self, |pool| {
-            Ok(sqlx::query_as(
-                r#"
-                SELECT u.id AS user_id, u.user_name FROM directory_group_members m
-                JOIN directory_users u ON u.id = m.user_id
-                WHERE m.group_id = $1 ORDER BY u.id
-                "#,
-            )
-            .bind(group)
-            .fetch_all(pool)
-            .await?)
-        })
+        Ok(self.members_of(&[group]).await?.remove(&group).unwrap_or_default())
     }
 
     /// Creates (`id` None) or replaces a group and its members; records the
