@@ -44,6 +44,7 @@ async fn start_portico_with(
     settings.database_url = format!("sqlite://{}", dir.path().join("e2e.db").display());
     settings.site_root = site_root;
     settings.vendor.name = "Acme Analytics".into();
+    settings.outbound.allow_private = vec!["127.0.0.1".into()];
     configure(&mut settings);
     let app = Application::build(settings).await.expect("start portico");
     let url = format!("http://127.0.0.1:{}", app.port());

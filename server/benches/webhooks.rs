@@ -77,7 +77,7 @@ async fn bench(postgres: bool, latency_events: usize, throughput_events: usize) 
     // Latency: one event at a time while the worker idles, waiting for a
     // wake-up (commit notification), as in normal operation.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = Worker::new(store.clone(), settings.webhooks.clone(), cipher.clone()).unwrap();
+    let worker = Worker::new(store.clone(), settings.webhooks.clone(), cipher.clone(), &settings.outbound).unwrap();
     let mut rx = stop_rx.clone();
     let handle = tokio::spawn(worker.run(async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -130,7 +130,7 @@ async fn bench(postgres: bool, latency_events: usize, throughput_events: usize) 
     }
     let total = per_task * 8;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = Worker::new(store.clone(), settings.webhooks.clone(), cipher.clone()).unwrap();
+    let worker = Worker::new(store.clone(), settings.webhooks.clone(), cipher.clone(), &settings.outbound).unwrap();
     let started = Instant::now();
     let mut rx = stop_rx.clone();
     let handle = tokio::spawn(worker.run(async move {

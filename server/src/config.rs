@@ -39,6 +39,9 @@ pub struct Settings {
     pub domains: DomainSettings,
     /// The vendor login API.
     pub sso: SsoSettings,
+    /// Requests Portico makes on someone else's behalf (IdP metadata,
+    /// discovery, JWKS, token, userinfo; webhooks optionally).
+    pub outbound: crate::egress::OutboundSettings,
     /// Base64 of 32 random bytes (`openssl rand -base64 32`): encrypts
     /// secrets at rest. Required with PostgreSQL (every replica needs the same
     /// key); with SQLite a key file beside the database is created if unset.
@@ -257,6 +260,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             domains: DomainSettings::default(),
             sso: SsoSettings::default(),
+            outbound: crate::egress::OutboundSettings::default(),
             encryption_key: None,
         }
     }
@@ -331,6 +335,8 @@ impl Settings {
                 ),
             }
         }
+        crate::egress::Policy::from_settings(&self.outbound)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: outbound.allow_private: {e}"))?;
         for origin in &self.portal.embed_origins {
             if !is_origin(origin) {
                 bail!(

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod directories;
 pub mod domains;
+pub mod egress;
 pub mod error;
 pub mod events;
 pub mod mail;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub scim_log: crate::scim::requests::RequestLog,
     /// OpenID provider discovery cache and HTTP client.
     pub oidc: Arc<crate::sso::oidc::OidcProviders>,
+    /// The egress-checked client for fetches made on someone else's behalf.
+    pub egress: crate::egress::Egress,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -80,7 +82,12 @@ impl Application {
         let port = listener.local_addr()?.port();
         let cipher = Arc::new(crate::crypto::Cipher::for_settings(&settings)?);
         let worker = if settings.webhooks.worker {
-            Some(crate::events::delivery::Worker::new(store.clone(), settings.webhooks.clone(), cipher.clone())?)
+            Some(crate::events::delivery::Worker::new(
+                store.clone(),
+                settings.webhooks.clone(),
+                cipher.clone(),
+                &settings.outbound,
+            )?)
         } else {
             None
         };
@@ -171,7 +178,8 @@ pub fn router(
         .context("portal.embed_origins produce an invalid header")?;
     let forbid_framing = settings.portal.embed_origins.is_empty();
     let settings = Arc::new(settings);
-    let oidc = Arc::new(crate::sso::oidc::OidcProviders::new());
+    let egress = crate::egress::Egress::from_settings(&settings.outbound).map_err(|e| anyhow::anyhow!(e))?;
+    let oidc = Arc::new(crate::sso::oidc::OidcProviders::new(egress.clone()));
     let state = AppState {
         store: store.clone(),
         settings: settings.clone(),
@@ -181,9 +189,16 @@ pub fn router(
         domains: domains.clone(),
         scim_log,
         oidc: oidc.clone(),
+        egress: egress.clone(),
     };
-    let backend =
-        app::backend::Backend(Arc::new(ServerBackend::new(store, settings, domains, state.cipher.clone(), oidc)));
+    let backend = app::backend::Backend(Arc::new(ServerBackend::new(
+        store,
+        settings,
+        domains,
+        state.cipher.clone(),
+        oidc,
+        egress,
+    )));
     let routes = generate_route_list(app::App);
     let context = move || provide_context(backend.clone());
 

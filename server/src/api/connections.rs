@@ -82,7 +82,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<ConnectionOut>), ApiError> {
     let org = parse_id(&id, "organization")?;
     state.store.get_org(org).await?.ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))?;
-    let input = build(body, &state.cipher, &state.oidc, false).await.map_err(ApiError::Validation)?;
+    let input = build(body, &state.cipher, &state.oidc, &state.egress, None).await.map_err(ApiError::Validation)?;
     let created = state
         .store
         .create_connection(org, &input)
@@ -120,9 +120,8 @@ async fn update(
     ApiJson(body): ApiJson<ConnectionRequest>,
 ) -> Result<Json<ConnectionOut>, ApiError> {
     let current = existing(&state, &id).await?;
-    let same_kind = current.connection.connection_type == body.kind;
-    let keep_secret = same_kind && current.sealed_client_secret.is_some();
-    let input = build(body, &state.cipher, &state.oidc, keep_secret).await.map_err(ApiError::Validation)?;
+    let stored = crate::sso::setup::StoredOidc::of(&current);
+    let input = build(body, &state.cipher, &state.oidc, &state.egress, stored).await.map_err(ApiError::Validation)?;
     let updated = state
         .store
         .update_connection(current.connection.id, &input)

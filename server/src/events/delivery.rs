@@ -408,19 +408,36 @@ pub struct Worker {
     settings: WebhookSettings,
     cipher: Arc<Cipher>,
     client: reqwest::Client,
+    /// Set when the operator asked for egress checks on webhooks
+    /// (`outbound.check_webhooks`): URLs and resolved addresses are checked.
+    egress: Option<Arc<crate::egress::Policy>>,
     id: String,
 }
 
 impl Worker {
-    pub fn new(store: Store, settings: WebhookSettings, cipher: Arc<Cipher>) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+    pub fn new(
+        store: Store,
+        settings: WebhookSettings,
+        cipher: Arc<Cipher>,
+        outbound: &crate::egress::OutboundSettings,
+    ) -> anyhow::Result<Self> {
+        let egress = if outbound.check_webhooks {
+            Some(Arc::new(crate::egress::Policy::from_settings(outbound).map_err(|e| anyhow::anyhow!(e))?))
+        } else {
+            None
+        };
+        let builder = match &egress {
+            Some(policy) => crate::egress::checked_builder(policy.clone()),
+            None => reqwest::Client::builder(),
+        };
+        let client = builder
             .timeout(StdDuration::from_secs(settings.timeout_secs))
             .connect_timeout(StdDuration::from_secs(settings.timeout_secs.min(5)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Portico-Webhooks/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(settings.concurrency)
             .build()?;
-        Ok(Self { store, settings, cipher, client, id: Uuid::now_v7().simple().to_string() })
+        Ok(Self { store, settings, cipher, client, egress, id: Uuid::now_v7().simple().to_string() })
     }
 
     /// Runs until `shutdown` completes; in-flight deliveries finish first.
@@ -545,6 +562,11 @@ impl Worker {
             data: &c.data.0,
         })
         .expect("envelope serializes");
+        if let Some(policy) = &self.egress {
+            if let Err(e) = policy.parse_url(&c.url, false) {
+                return fail(e.to_string());
+            }
+        }
         let msg_id = c.event_id.to_string();
         let ts = OffsetDateTime::now_utc().unix_timestamp();
         let signature = match signing::sign(secret.expose_secret(), &msg_id, ts, &body) {
@@ -563,6 +585,13 @@ impl Worker {
             .await;
         match sent {
             Err(e) => {
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(s) = source {
+                    if let Some(refused) = s.downcast_ref::<crate::egress::EgressError>() {
+                        return fail(refused.to_string());
+                    }
+                    source = s.source();
+                }
                 let kind = if e.is_timeout() {
                     "timed out"
                 } else if e.is_connect() {

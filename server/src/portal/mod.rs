@@ -211,6 +211,7 @@ pub struct ServerBackend {
     domains: Arc<crate::domains::DomainService>,
     cipher: Arc<crate::crypto::Cipher>,
     oidc: Arc<crate::sso::oidc::OidcProviders>,
+    egress: crate::egress::Egress,
 }
 
 impl ServerBackend {
@@ -220,8 +221,9 @@ impl ServerBackend {
         domains: Arc<crate::domains::DomainService>,
         cipher: Arc<crate::crypto::Cipher>,
         oidc: Arc<crate::sso::oidc::OidcProviders>,
+        egress: crate::egress::Egress,
     ) -> Self {
-        Self { store, settings, domains, cipher, oidc }
+        Self { store, settings, domains, cipher, oidc, egress }
     }
 
     /// Vendor branding with the organization's overrides applied.

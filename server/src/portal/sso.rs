@@ -223,8 +223,8 @@ impl ServerBackend {
                 });
             }
         }
-        let keep_secret = current.sealed_client_secret.is_some();
-        let input = build(request, &self.cipher, &self.oidc, keep_secret).await.map_err(|errors| {
+        let stored = crate::sso::setup::StoredOidc::of(&current);
+        let input = build(request, &self.cipher, &self.oidc, &self.egress, stored).await.map_err(|errors| {
             BackendError(errors.iter().map(|e| readable(&e.field, &e.message)).collect::<Vec<_>>().join(" "))
         })?;
         let updated = self

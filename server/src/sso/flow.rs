@@ -511,6 +511,12 @@ async fn acs(State(state): State<AppState>, Path(connection): Path<String>, Form
         Err(reason) => Err(reason),
     };
     match (outcome, login) {
+        // Unsolicited responses are logins: only an active connection takes them.
+        (Ok(_), None) if connection.connection.state != "active" => {
+            let reason = inactive_reason(&connection.connection);
+            let _ = state.store.record_attempt(&connection.connection, "login", Err(&reason)).await;
+            error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason)
+        }
         // IdP-initiated and verified: start a fresh SP-initiated login to the
         // vendor's first redirect URI (the IdP's session answers at once).
         (Ok(v), None) if v.unsolicited => {
@@ -540,6 +546,8 @@ struct CallbackParams {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    /// RFC 9207: the issuer of this authorization response.
+    iss: Option<String>,
 }
 
 async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackParams>) -> Response {
@@ -559,7 +567,9 @@ async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackPa
     let IdpConfig::Oidc(config) = connection.connection.idp.clone() else {
         return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "This connection does not use OIDC.");
     };
+    let issuer_checked = state.oidc.check_response_issuer(&config, p.iss.as_deref()).await;
     let profile = async {
+        issuer_checked?;
         if let Some(error) = p.error {
             return Err(format!(
                 "the identity provider refused: {error}{}",
@@ -598,6 +608,27 @@ async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackPa
     complete(&state, &connection.connection, Some(login), profile).await
 }
 
+/// Why a login on a connection that is not active is refused.
+fn inactive_reason(connection: &Connection) -> String {
+    match connection.state.as_str() {
+        "draft" => "this connection is a draft: it signs nobody in until it is activated (Test sign-in works)".into(),
+        _ => "this connection is deactivated: it signs nobody in until it is activated again".into(),
+    }
+}
+
+/// Sets `email_domain_verified`: the email's domain is one of the
+/// organization's verified domains.
+async fn with_domain_verified(state: &AppState, mut profile: Profile) -> Result<Profile, String> {
+    let domain = profile.email.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
+    profile.email_domain_verified = match domain {
+        Some(d) if !d.is_empty() => {
+            state.store.verified_owner(&d).await.map_err(|e| e.to_string())? == Some(profile.organization_id)
+        }
+        _ => false,
+    };
+    Ok(profile)
+}
+
 /// Records the outcome and sends the browser on: to the vendor with a code
 /// (or an error), or back to the portal for a test sign-in.
 async fn complete(
@@ -607,6 +638,13 @@ async fn complete(
     profile: Result<Profile, String>,
 ) -> Response {
     let purpose = login.as_ref().map(|l| l.purpose.clone()).unwrap_or_else(|| "login".into());
+    // A login (not a test) completes only while the connection is active:
+    // a deactivation during the sign-in wins.
+    let profile = match profile {
+        Ok(_) if purpose != "test" && connection.state != "active" => Err(inactive_reason(connection)),
+        Ok(p) => with_domain_verified(state, p).await,
+        Err(e) => Err(e),
+    };
     let _ = state.store.record_attempt(connection, &purpose, profile.as_ref().map_err(String::as_str)).await;
     if let Err(reason) = &profile {
         tracing::info!(connection_id = %connection.id, reason = %reason, "SSO sign-in failed");
@@ -660,5 +698,11 @@ async fn token(State(state): State<AppState>, body: axum::body::Bytes) -> Result
         state.store.redeem_code(&hash(body.code.trim())).await?.ok_or_else(|| {
             ApiError::BadRequest("invalid_grant: the code is unknown, expired or already used".into())
         })?;
+    // Deactivated (or deleted) between the sign-in and the exchange: no profile.
+    let active =
+        state.store.get_connection(profile.connection_id).await?.is_some_and(|c| c.connection.state == "active");
+    if !active {
+        return Err(ApiError::BadRequest("invalid_grant: the connection was deactivated after this sign-in".into()));
+    }
     Ok(Json(profile))
 }

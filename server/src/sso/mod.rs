@@ -226,6 +226,15 @@ pub struct Profile {
     pub connection_id: Uuid,
     pub connection_type: String,
     pub email: String,
+    /// The IdP vouches for the address: OIDC `email_verified: true`; SAML
+    /// assertions unless an `email_verified` attribute says `false`.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// The email's domain is one of the organization's verified domains.
+    /// Link accounts by email only when both flags are true; key users on
+    /// `(organization_id, id)`.
+    #[serde(default)]
+    pub email_domain_verified: bool,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub groups: Vec<String>,
@@ -268,6 +277,13 @@ impl Profile {
                     }
                 )
             })?;
+        // OIDC: only an explicit `email_verified: true` counts (absent is
+        // unknown). SAML has no such claim: the IdP asserts the address from
+        // its directory, unless it says otherwise.
+        let email_verified = match find("email_verified").first().map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) => v == "true",
+            None => connection.connection_type == "saml",
+        };
         let key = format!("{}:{subject}", connection.id);
         Ok(Profile {
             id: stable_id(&key),
@@ -276,6 +292,8 @@ impl Profile {
             connection_id: connection.id,
             connection_type: connection.connection_type.to_owned(),
             email: email.trim().to_owned(),
+            email_verified,
+            email_domain_verified: false,
             first_name: first(&[map.first_name.as_str(), "given_name", "firstName", &format!("{CLAIMS}/givenname")]),
             last_name: first(&[map.last_name.as_str(), "family_name", "lastName", &format!("{CLAIMS}/surname")]),
             groups: find(&map.groups),

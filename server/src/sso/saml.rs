@@ -98,12 +98,44 @@ fn refuse_dtd(xml: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why metadata was not usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataError {
+    /// Not SAML metadata at all; `detail` is the parser's message, which may
+    /// quote the document (shown only to whoever supplied the XML).
+    NotMetadata { detail: String },
+    /// Metadata, but missing what Portico needs (fixed wording).
+    Incomplete(String),
+}
+
+impl MetadataError {
+    /// The message for the one who pasted or uploaded the XML.
+    pub fn for_author(&self) -> String {
+        match self {
+            MetadataError::NotMetadata { detail } => format!("the metadata is not a SAML EntityDescriptor: {detail}"),
+            MetadataError::Incomplete(m) => m.clone(),
+        }
+    }
+}
+
+impl From<String> for MetadataError {
+    fn from(m: String) -> Self {
+        MetadataError::Incomplete(m)
+    }
+}
+
+impl From<&str> for MetadataError {
+    fn from(m: &str) -> Self {
+        MetadataError::Incomplete(m.to_owned())
+    }
+}
+
 /// What an IdP's metadata says: entity ID, HTTP-Redirect SSO URL and
 /// signing certificates (PEM).
-pub fn parse_idp_metadata(xml: &str) -> Result<SamlConfig, String> {
+pub fn parse_idp_metadata(xml: &str) -> Result<SamlConfig, MetadataError> {
     refuse_dtd(xml)?;
-    let entity: EntityDescriptor =
-        xml.parse().map_err(|e| format!("the metadata is not a SAML EntityDescriptor: {e}"))?;
+    let parsed: Result<EntityDescriptor, _> = xml.parse();
+    let entity = parsed.map_err(|e| MetadataError::NotMetadata { detail: e.to_string() })?;
     let entity_id = entity.entity_id.clone().filter(|e| !e.is_empty()).ok_or("the metadata has no entityID")?;
     let idp = entity
         .idp_sso_descriptors
@@ -272,6 +304,22 @@ pub fn verify_response(
     }
     let ids: Vec<&str> = expected_request.into_iter().collect();
     let assertion = sp.parse_xml_response(&xml, Some(&ids)).map_err(|e| reason(&e, &xml, config, urls))?;
+    // samael checks an AudienceRestriction when there is one; Portico also
+    // requires one that names this SP (SAML core 2.5.1.4 leaves it optional).
+    let names_us = assertion
+        .conditions
+        .as_ref()
+        .and_then(|c| c.audience_restrictions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|r| r.audience.iter().any(|a| a.trim() == urls.entity_id));
+    if !names_us {
+        return Err(format!(
+            "no audience: the assertion has no AudienceRestriction naming this application; set the IdP's \
+             Audience / SP entity ID to {}",
+            urls.entity_id
+        ));
+    }
     let subject = assertion
         .subject
         .as_ref()

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{AttributeMap, ConnectionInput, IdpConfig, OidcConfig, SamlConfig, oidc::OidcProviders, saml};
 use crate::crypto::Cipher;
+use crate::egress::{Egress, Redirects};
 use crate::error::FieldError;
 
 /// A connection as submitted.
@@ -54,36 +55,56 @@ fn field(field: &str, message: impl Into<String>) -> Vec<FieldError> {
     vec![FieldError { field: field.into(), message: message.into() }]
 }
 
-/// Fetches SAML metadata from `url` (10 s, 1 MiB, no redirects to other
-/// schemes).
-async fn fetch_metadata(url: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
-    if !matches!(parsed.scheme(), "https" | "http") {
-        return Err("must be an http(s) URL".into());
+/// Fetches SAML metadata from `url` through the egress-checked client (10 s,
+/// 1 MiB, up to three checked redirects). Errors describe the answer, never
+/// repeat it: the URL may point at something internal.
+async fn fetch_metadata(egress: &Egress, url: &str) -> Result<SamlConfig, String> {
+    let parsed = egress.policy().parse_url(url, true).map_err(|e| e.to_string())?;
+    let accept = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8";
+    let fetched = egress
+        .get(&parsed, accept, Redirects::Checked, crate::egress::DEFAULT_MAX_BYTES)
+        .await
+        .map_err(|e| format!("could not be fetched: {e}"))?;
+    if !fetched.is_success() {
+        return Err(format!("answered {}", fetched.describe()));
     }
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client.get(parsed).send().await.map_err(|e| format!("could not be fetched: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("answered HTTP {}", response.status().as_u16()));
-    }
-    let body = response.bytes().await.map_err(|e| format!("could not be read: {e}"))?;
-    if body.len() > 1024 * 1024 {
-        return Err("is larger than 1 MiB".into());
-    }
-    String::from_utf8(body.to_vec()).map_err(|_| "is not UTF-8 XML".to_owned())
+    let described = fetched.describe();
+    let xml = String::from_utf8(fetched.body).map_err(|_| format!("answered {described}, which is not UTF-8 XML"))?;
+    saml::parse_idp_metadata(&xml).map_err(|e| match e {
+        saml::MetadataError::NotMetadata { .. } => {
+            format!("answered {described}, which is not SAML metadata (an EntityDescriptor)")
+        }
+        saml::MetadataError::Incomplete(m) => m,
+    })
 }
 
-/// Checks and normalizes a submission. `existing_secret`: an update may omit
-/// the OIDC client secret to keep the stored one.
+/// The stored OIDC settings an update starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredOidc<'a> {
+    pub config: &'a OidcConfig,
+    pub has_secret: bool,
+}
+
+impl<'a> StoredOidc<'a> {
+    /// The OIDC side of a stored connection (`None` for SAML).
+    pub fn of(current: &'a super::ConnectionWithSecret) -> Option<Self> {
+        match &current.connection.idp {
+            IdpConfig::Oidc(config) => Some(Self { config, has_secret: current.sealed_client_secret.is_some() }),
+            IdpConfig::Saml(_) => None,
+        }
+    }
+}
+
+/// Checks and normalizes a submission. `stored`: an update may omit the
+/// OIDC client secret to keep the stored one, but only while the issuer and
+/// client ID stay the same (a secret is only ever sent to the issuer it was
+/// entered for).
 pub async fn build(
     request: ConnectionRequest,
     cipher: &Cipher,
     oidc: &OidcProviders,
-    existing_secret: bool,
+    egress: &Egress,
+    stored: Option<StoredOidc<'_>>,
 ) -> Result<ConnectionInput, Vec<FieldError>> {
     if !super::PROVIDERS.contains(&request.provider.as_str()) {
         return Err(field("provider", format!("must be one of {}", super::PROVIDERS.join(", "))));
@@ -110,10 +131,9 @@ pub async fn build(
         "saml" => {
             let s = request.saml.ok_or_else(|| field("saml", "is required for a SAML connection"))?;
             let mut config = if let Some(xml) = s.metadata_xml.as_deref().filter(|x| !x.trim().is_empty()) {
-                saml::parse_idp_metadata(xml).map_err(|e| field("saml.metadata_xml", e))?
+                saml::parse_idp_metadata(xml).map_err(|e| field("saml.metadata_xml", e.for_author()))?
             } else if let Some(url) = s.metadata_url.as_deref().filter(|u| !u.trim().is_empty()) {
-                let xml = fetch_metadata(url.trim()).await.map_err(|e| field("saml.metadata_url", e))?;
-                let mut config = saml::parse_idp_metadata(&xml).map_err(|e| field("saml.metadata_url", e))?;
+                let mut config = fetch_metadata(egress, url.trim()).await.map_err(|e| field("saml.metadata_url", e))?;
                 config.metadata_url = Some(url.trim().to_owned());
                 config
             } else {
@@ -148,8 +168,21 @@ pub async fn build(
             };
             super::oidc::validate(&config).map_err(|e| field("oidc", e))?;
             let secret = o.client_secret.as_deref().map(str::trim).filter(|s| !s.is_empty());
-            if secret.is_none() && !existing_secret {
-                return Err(field("oidc.client_secret", "is required"));
+            if secret.is_none() {
+                match stored {
+                    Some(s)
+                        if s.has_secret
+                            && (s.config.issuer != config.issuer || s.config.client_id != config.client_id) =>
+                    {
+                        return Err(field(
+                            "oidc.client_secret",
+                            "is required again: the issuer or client ID changed, and a stored secret is only ever \
+                             sent to the issuer and client it was entered for",
+                        ));
+                    }
+                    Some(s) if s.has_secret => {}
+                    _ => return Err(field("oidc.client_secret", "is required")),
+                }
             }
             oidc.discover(&config.issuer, true).await.map_err(|e| field("oidc.issuer", e))?;
             Ok(ConnectionInput {

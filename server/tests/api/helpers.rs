@@ -68,6 +68,9 @@ pub fn test_settings(database_url: String) -> Settings {
     settings.domains.worker = false;
     settings.domains.nameservers = vec!["127.0.0.1:9".into()];
     settings.domains.timeout_ms = 300;
+    // The test peers (IdPs, DNS, webhook receivers) live on loopback; the
+    // SSRF tests narrow this explicitly.
+    settings.outbound.allow_private = vec!["127.0.0.1".into()];
     settings
 }
 

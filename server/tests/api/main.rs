@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod domains;
+mod egress;
 mod helpers;
 mod mail;
 mod orgs;

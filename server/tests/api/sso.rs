@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, DnsPeer, TestApp, spawn_app_with};
 use crate::peers::{Browser, Landing, free_port, oidc_op, saml_idp, saml_idp_expiring_in};
 
 /// The vendor's callback: on the allow-list, never fetched.
@@ -141,6 +141,7 @@ async fn saml_bad_responses_are_refused_with_the_reason(backend: Backend) {
         ("wrong_audience", "wrong audience"),
         ("sha1", "RSA-SHA1"),
         ("no_email", "missing email attribute"),
+        ("no_audience", "no audience"),
     ];
     for (mode, reason) in cases {
         let c = create_connection(
@@ -383,7 +384,228 @@ async fn raw_connection(url: &str) -> String {
     }
 }
 
+/// The URL the IdP is sent to by `/sso/authorize` (not followed).
+async fn idp_redirect(app: &TestApp, connection: &str, state: &str) -> String {
+    let r = app.client.get(authorize_url(app, "connection_id", connection, state)).send().await.unwrap();
+    assert_eq!(r.status(), 303, "authorize redirects to the IdP");
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn deactivate(app: &TestApp, id: &str) {
+    let r = app.api(Method::POST, &format!("/connections/{id}/deactivate")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Hardening 4 and 8: a connection that is a draft or was turned off signs
+/// nobody in, whatever the entry point, even for a login already under way.
+async fn draft_and_deactivated_connections_sign_nobody_in(backend: Backend) {
+    let app = portico(backend).await;
+    let idp = saml_idp().await;
+    let org = app.org("Acme").await;
+    let c = create_connection(
+        &app,
+        org["id"].as_str().unwrap(),
+        json!({ "type": "saml", "provider": "okta", "saml": {
+            "metadata_url": format!("{}/metadata", idp.url), "allow_idp_initiated": true } }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    let unsolicited = format!(
+        "{}/idp-initiated?sp={}&acs={}",
+        idp.url,
+        c["sp"]["entity_id"].as_str().unwrap(),
+        c["sp"]["acs_url"].as_str().unwrap()
+    );
+    // Draft: an unsolicited response is no login.
+    let landing = Browser::new(&app.client, VENDOR_CALLBACK).go(&unsolicited).await;
+    let Landing::Page(status, page) = landing else { panic!("a draft connection signed someone in: {landing:?}") };
+    assert_eq!(status, 400);
+    assert!(page.contains("draft"), "{page}");
+
+    // Active: works; a code is issued.
+    activate(&app, id).await;
+    let Landing::Vendor(back) = Browser::new(&app.client, VENDOR_CALLBACK).go(&unsolicited).await else {
+        panic!("active connection refused")
+    };
+    let early_code = query(&back, "code").expect("a code");
+    // A login started now, completed after the deactivation.
+    let at_idp = idp_redirect(&app, id, "midway").await;
+    deactivate(&app, id).await;
+    let Landing::Vendor(back) = Browser::new(&app.client, VENDOR_CALLBACK).go(&at_idp).await else {
+        panic!("the login did not come back to the vendor")
+    };
+    assert_eq!(query(&back, "error").as_deref(), Some("access_denied"), "{back}");
+    assert!(query(&back, "error_description").unwrap().contains("deactivated"), "{back}");
+    assert!(query(&back, "code").is_none());
+    // The code issued before the deactivation is no longer redeemable.
+    let r = redeem(&app, &early_code).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("deactivated"));
+    // Inactive: unsolicited responses are refused too.
+    let Landing::Page(status, page) = Browser::new(&app.client, VENDOR_CALLBACK).go(&unsolicited).await else {
+        panic!("an inactive connection signed someone in")
+    };
+    assert_eq!(status, 400);
+    assert!(page.contains("deactivated"), "{page}");
+    // Nothing succeeded after the deactivation.
+    let attempts: Value = app.get(&format!("/connections/{id}/attempts")).await.json().await.unwrap();
+    let outcomes: Vec<&str> =
+        attempts["data"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["failed", "failed", "succeeded", "failed"], "newest first");
+}
+
+/// Hardening 5: the profile says whether the IdP vouches for the email and
+/// whether its domain is one of the organization's verified domains.
+async fn profiles_say_whether_email_and_domain_are_verified(backend: Backend) {
+    let dns = DnsPeer::start().await;
+    let port = free_port();
+    let nameserver = dns.address.clone();
+    let app = spawn_app_with(backend, move |s| {
+        s.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        s.public_url = format!("http://127.0.0.1:{port}");
+        s.sso.redirect_uris = vec![VENDOR_CALLBACK.into()];
+        s.domains.nameservers = vec![nameserver];
+        s.domains.timeout_ms = 500;
+    })
+    .await;
+    let idp = saml_idp().await;
+    let (acme, other) = (app.org("Acme").await, app.org("Other").await);
+    let login = |org: Value| {
+        let app = &app;
+        let metadata = format!("{}/metadata", idp.url);
+        async move {
+            let org_id = org["id"].as_str().unwrap().to_owned();
+            let c = create_connection(
+                app,
+                &org_id,
+                json!({ "type": "saml", "provider": "okta", "saml": { "metadata_url": metadata } }),
+            )
+            .await;
+            activate(app, c["id"].as_str().unwrap()).await;
+            let landing = Browser::new(&app.client, VENDOR_CALLBACK)
+                .go(&authorize_url(app, "organization_id", &org_id, "s"))
+                .await;
+            let Landing::Vendor(back) = landing else { panic!("{landing:?}") };
+            redeem(app, &query(&back, "code").unwrap()).await.json::<Value>().await.unwrap()
+        }
+    };
+    // Acme verifies example.com (the IdP signs in ada@example.com).
+    let acme_id = acme["id"].as_str().unwrap();
+    let added: Value = app
+        .api(Method::POST, &format!("/organizations/{acme_id}/domains"))
+        .json(&json!({ "domain": "example.com" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    dns.publish(json!({ "_portico-verification.example.com": [[added["verification"]["value"]]] }), &[]);
+    let verified: Value = app
+        .api(Method::POST, &format!("/organizations/{acme_id}/domains/example.com/verify"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["state"], "verified");
+
+    let profile = login(acme).await;
+    assert_eq!(profile["email"], "ada@example.com");
+    assert_eq!(profile["email_verified"], true, "SAML asserts the address");
+    assert_eq!(profile["email_domain_verified"], true, "{profile}");
+    // Another customer's IdP asserting the same address: not their domain.
+    let profile = login(other).await;
+    assert_eq!(profile["email"], "ada@example.com");
+    assert_eq!(profile["email_domain_verified"], false, "{profile}");
+}
+
+/// Hardening 6 and 7 against a real OP: RFC 9207 `iss` is checked, a login
+/// under way ends when the connection is deactivated, and changing the
+/// issuer or client ID discards the stored client secret.
+async fn oidc_mix_up_state_and_secret_rules(backend: Backend) {
+    let app = portico(backend).await;
+    let secret = "the-real-secret-for-this-issuer";
+    let op = oidc_op(&app.address, secret).await;
+    let org = app.org("Acme").await;
+    let org_id = org["id"].as_str().unwrap();
+    let c = create_connection(
+        &app,
+        org_id,
+        json!({ "type": "oidc", "provider": "generic", "oidc": {
+            "issuer": op.url, "client_id": "portico-test", "client_secret": secret } }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    activate(&app, id).await;
+
+    // A callback naming another issuer (or none, when the OP promises one)
+    // is refused before any code is exchanged.
+    for (iss, reason) in [(Some("https://attacker.example"), "mix-up"), (None, "RFC 9207")] {
+        let at_op = url::Url::parse(&idp_redirect(&app, id, "mix").await).unwrap();
+        let state = query(&at_op, "state").unwrap();
+        let mut callback = url::Url::parse(&format!("{}/sso/oidc/callback", app.address)).unwrap();
+        callback.query_pairs_mut().append_pair("code", "stolen-code").append_pair("state", &state);
+        if let Some(iss) = iss {
+            callback.query_pairs_mut().append_pair("iss", iss);
+        }
+        let r = app.client.get(callback.as_str()).send().await.unwrap();
+        let back = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+        assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
+        let description = query(&back, "error_description").unwrap();
+        assert!(description.contains(reason), "{description}");
+        assert!(query(&back, "code").is_none());
+    }
+    // The real OP sends the right `iss`: the login works.
+    let mut browser = Browser::new(&app.client, VENDOR_CALLBACK);
+    let Landing::Vendor(back) = browser.go(&authorize_url(&app, "connection_id", id, "ok")).await else {
+        panic!("login failed")
+    };
+    let profile: Value = redeem(&app, &query(&back, "code").unwrap()).await.json().await.unwrap();
+    assert_eq!(profile["email_verified"], true, "the OP says email_verified: true");
+    assert_eq!(profile["email_domain_verified"], false, "no verified domains");
+
+    // Deactivated while the user is at the OP: the callback yields no login.
+    let at_op = idp_redirect(&app, id, "midway").await;
+    deactivate(&app, id).await;
+    let Landing::Vendor(back) = Browser::new(&app.client, VENDOR_CALLBACK).go(&at_op).await else {
+        panic!("the login did not come back")
+    };
+    assert!(query(&back, "error_description").unwrap().contains("deactivated"), "{back}");
+    assert!(query(&back, "code").is_none());
+
+    // Changing the client ID (or issuer) without giving the secret again is
+    // refused; the stored secret is never sent anywhere new.
+    let changed = app
+        .api(Method::PUT, &format!("/connections/{id}"))
+        .json(&json!({ "type": "oidc", "provider": "generic", "oidc": {
+            "issuer": op.url, "client_id": "attacker-client" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 422);
+    let problem: Value = changed.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "oidc.client_secret", "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("required again"), "{problem}");
+    let stored: Value = app.get(&format!("/connections/{id}")).await.json().await.unwrap();
+    assert_eq!(stored["idp"]["client_id"], "portico-test", "nothing changed");
+    // The same issuer and client ID may omit it (kept).
+    let same = app
+        .api(Method::PUT, &format!("/connections/{id}"))
+        .json(&json!({ "type": "oidc", "provider": "generic", "name": "Renamed", "oidc": {
+            "issuer": op.url, "client_id": "portico-test" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 200);
+    assert_eq!(same.json::<Value>().await.unwrap()["has_client_secret"], true);
+}
+
 both_backends!(
+    draft_and_deactivated_connections_sign_nobody_in,
+    profiles_say_whether_email_and_domain_are_verified,
+    oidc_mix_up_state_and_secret_rules,
     saml_sp_initiated_login_returns_the_profile,
     saml_bad_responses_are_refused_with_the_reason,
     saml_idp_initiated_logins_become_sp_initiated,

@@ -9,7 +9,7 @@ GET /sso/<mode>?SAMLRequest=  HTTP-Redirect binding; answers with an
                               auto-submitting form POSTing to the SP's ACS.
 GET /idp-initiated?sp=&acs=   unsolicited response for SP entity `sp`
 <mode>: ok | unsigned | wrong_cert | expired | wrong_audience | sha1 |
-        signed_response | no_email
+        signed_response | no_email | no_audience
 Prints "READY <base url>" once listening.
 """
 
@@ -128,6 +128,8 @@ def response(mode, in_response_to, acs, sp_entity_id):
             sc.subject_confirmation_data.not_on_or_after = past
     if mode == "wrong_audience":
         assertion.conditions.audience_restriction[0].audience[0].text = "https://someone-else.example/sp"
+    if mode == "no_audience":
+        assertion.conditions.audience_restriction = []
     if mode == "unsigned":
         return str(resp)
     signer = OTHER if mode == "wrong_cert" else IDP
