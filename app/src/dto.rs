@@ -288,3 +288,34 @@ pub struct PortalTestResult {
     /// Why it failed.
     pub reason: Option<String>,
 }
+
+/// `true` for absolute `https://` and `http://` URLs only: the UI navigates
+/// to nothing else (no `javascript:`, `data:` or relative tricks).
+pub fn is_http_url(url: &str) -> bool {
+    let lower = url.trim_start().get(..8).unwrap_or_default().to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && url.len() > "http://".len()
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::is_http_url;
+
+    #[test]
+    fn only_http_urls_are_navigated_to() {
+        assert!(is_http_url("https://idp.example/authorize?x=1"));
+        assert!(is_http_url("http://127.0.0.1:9/sso"));
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:text/html,x",
+            "//evil.example",
+            "/portal",
+            "https://a b",
+            "http://",
+        ] {
+            assert!(!is_http_url(bad), "{bad}");
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! from the Leptos context; the server crate provides it (`ssr` only).
 #![recursion_limit = "256"]
 
+pub mod client;
 pub mod dto;
 pub mod pages;
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_keys;
+pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -177,6 +177,8 @@ pub fn router(
     let frame_ancestors = HeaderValue::from_str(&crate::portal::frame_ancestors(&settings))
         .context("portal.embed_origins produce an invalid header")?;
     let forbid_framing = settings.portal.embed_origins.is_empty();
+    let csp = Arc::new(crate::browser::CspPolicy { frame_ancestors: crate::portal::frame_ancestors(&settings) });
+    let own_origin = Arc::new(crate::browser::OwnOrigin::of(&settings.public_url));
     let settings = Arc::new(settings);
     let egress = crate::egress::Egress::from_settings(&settings.outbound).map_err(|e| anyhow::anyhow!(e))?;
     let oidc = Arc::new(crate::sso::oidc::OidcProviders::new(egress.clone()));
@@ -200,7 +202,10 @@ pub fn router(
         egress,
     )));
     let routes = generate_route_list(app::App);
-    let context = move || provide_context(backend.clone());
+    let context = move || {
+        crate::browser::provide_leptos_nonce();
+        provide_context(backend.clone())
+    };
 
     let pkg_dir = std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let static_files = tower::ServiceBuilder::new()
@@ -225,6 +230,8 @@ pub fn router(
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(own_origin, crate::browser::refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(csp, crate::browser::content_security_policy))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))

@@ -20,9 +20,38 @@ pub fn init(settings: &LogSettings) {
     let _ = result;
 }
 
-/// For tests: logs to stdout only when `TEST_LOG` is set, otherwise nothing.
-pub fn init_for_tests() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        init(&LogSettings { format: LogFormat::Text, level: "debug,sqlx=warn,hyper=info".into() });
+/// Everything the test process logged (see [`init_for_tests`]).
+static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+/// Beyond this the capture stops growing (a test suite logs a few MB).
+const CAPTURE_LIMIT: usize = 256 * 1024 * 1024;
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut captured = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
+        if captured.len() + buf.len() <= CAPTURE_LIMIT {
+            captured.extend_from_slice(buf);
+        }
+        Ok(buf.len())
     }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// For tests: every event at debug level (sqlx and hyper quieter) goes into
+/// an in-memory capture that tests grep for secrets ([`captured_logs`]);
+/// with `TEST_LOG` set it is printed as well.
+pub fn init_for_tests() {
+    let filter = EnvFilter::new("debug,sqlx=warn,hyper=info,hyper_util=info,h2=info,rustls=info");
+    let capture = fmt::layer().with_target(true).with_ansi(false).with_writer(|| Capture);
+    let print = std::env::var_os("TEST_LOG").is_some().then(|| fmt::layer().with_target(true).with_test_writer());
+    let _ = tracing_subscriber::registry().with(filter).with(capture).with(print).try_init();
+}
+
+/// What this test process has logged so far (see [`init_for_tests`]).
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&CAPTURED.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }

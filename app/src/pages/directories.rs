@@ -8,7 +8,7 @@ use super::common::{CopyValue, message, short_time};
 use crate::dto::{PortalDirectory, PortalDirectoryActivity};
 
 /// Directories of the session's organization.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn list_directories() -> Result<Vec<PortalDirectory>, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
@@ -16,7 +16,7 @@ pub async fn list_directories() -> Result<Vec<PortalDirectory>, ServerFnError> {
 }
 
 /// Creates a directory.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn create_directory(name: String, provider: String) -> Result<PortalDirectory, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
@@ -24,7 +24,7 @@ pub async fn create_directory(name: String, provider: String) -> Result<PortalDi
 }
 
 /// Replaces a directory's token.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn rotate_directory_token(id: String) -> Result<PortalDirectory, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
@@ -32,7 +32,7 @@ pub async fn rotate_directory_token(id: String) -> Result<PortalDirectory, Serve
 }
 
 /// Deletes a directory.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn delete_directory(id: String) -> Result<(), ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;

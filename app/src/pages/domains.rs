@@ -8,7 +8,7 @@ use super::common::{CopyValue, message, short_time};
 use crate::dto::PortalDomain;
 
 /// Domains of the session's organization.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn list_domains() -> Result<Vec<PortalDomain>, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
@@ -16,7 +16,7 @@ pub async fn list_domains() -> Result<Vec<PortalDomain>, ServerFnError> {
 }
 
 /// Adds a domain.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn add_domain(domain: String) -> Result<PortalDomain, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
@@ -24,7 +24,7 @@ pub async fn add_domain(domain: String) -> Result<PortalDomain, ServerFnError> {
 }
 
 /// Checks a domain's record now.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn verify_domain(domain: String) -> Result<PortalDomain, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;
@@ -32,7 +32,7 @@ pub async fn verify_domain(domain: String) -> Result<PortalDomain, ServerFnError
 }
 
 /// Removes a domain.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn remove_domain(domain: String) -> Result<(), ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use crate::dto::PortalInfo;
 
 /// Deployment information for branding, read through the server's backend.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn load_portal_info() -> Result<PortalInfo, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     backend.0.portal_info().await.map_err(|e| ServerFnError::new(e.to_string()))

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_location;
 use crate::dto::{Intent, PortalSession, SessionState};
 
 /// The visitor's portal session, looked up from the session cookie.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn current_session() -> Result<SessionState, ServerFnError> {
     let backend = crate::backend::Backend::from_context()?;
     let token = crate::backend::session_cookie().await;

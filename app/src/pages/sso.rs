@@ -14,49 +14,49 @@ async fn backend() -> Result<(crate::backend::Backend, Option<String>), ServerFn
 }
 
 /// Connections of the session's organization.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn list_connections() -> Result<Vec<PortalConnection>, ServerFnError> {
     let (b, token) = backend().await?;
     b.0.connections(token.as_deref()).await.map_err(super::common::backend_error)
 }
 
 /// Starts a draft connection for a provider choice.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn start_connection(choice: String) -> Result<PortalConnection, ServerFnError> {
     let (b, token) = backend().await?;
     b.0.start_connection(token.as_deref(), &choice).await.map_err(super::common::backend_error)
 }
 
 /// Saves IdP details and the attribute mapping.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn configure_connection(id: String, form: PortalConnectionForm) -> Result<PortalConnection, ServerFnError> {
     let (b, token) = backend().await?;
     b.0.configure_connection(token.as_deref(), &id, form).await.map_err(super::common::backend_error)
 }
 
 /// Starts a Test sign-in: the IdP URL to open.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn test_connection(id: String) -> Result<String, ServerFnError> {
     let (b, token) = backend().await?;
     b.0.test_connection(token.as_deref(), &id).await.map_err(super::common::backend_error)
 }
 
 /// A Test sign-in's outcome.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn test_result(login: String) -> Result<PortalTestResult, ServerFnError> {
     let (b, token) = backend().await?;
     b.0.test_result(token.as_deref(), &login).await.map_err(super::common::backend_error)
 }
 
 /// Activates or deactivates a connection.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn set_connection_active(id: String, active: bool) -> Result<PortalConnection, ServerFnError> {
     let (b, token) = backend().await?;
     b.0.set_connection_active(token.as_deref(), &id, active).await.map_err(super::common::backend_error)
 }
 
 /// Deletes a connection.
-#[server(prefix = "/_portal/fn")]
+#[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
 pub async fn delete_connection(id: String) -> Result<(), ServerFnError> {
     let (b, token) = backend().await?;
     b.0.delete_connection(token.as_deref(), &id).await.map_err(super::common::backend_error)
@@ -402,7 +402,8 @@ pub fn SsoPanel(session: PortalSession) -> impl IntoView {
     });
     // Test sign-in: off to the IdP.
     Effect::new(move |_| {
-        if let Some(Ok(url)) = test.value().get() {
+        // Only http(s): a `javascript:` URL would run in Portico's origin.
+        if let Some(Ok(url)) = test.value().get().filter(|r| r.as_ref().is_ok_and(|u| crate::dto::is_http_url(u))) {
             #[cfg(feature = "hydrate")]
             let _ = leptos::prelude::window().location().assign(&url);
             #[cfg(not(feature = "hydrate"))]

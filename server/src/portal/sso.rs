@@ -247,7 +247,12 @@ impl ServerBackend {
             cipher: &self.cipher,
             oidc: &self.oidc,
         };
-        ctx.start(&current, "test", None, None).await.map_err(BackendError)
+        let url = ctx.start(&current, "test", None, None).await.map_err(BackendError)?;
+        // The browser is sent there: never anything but http(s).
+        if !app::dto::is_http_url(&url) {
+            return Err(BackendError("The identity provider's sign-in URL is not an http(s) URL.".into()));
+        }
+        Ok(url)
     }
 
     pub(super) async fn sso_test_result(

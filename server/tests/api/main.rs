@@ -2,10 +2,12 @@
 //! PostgreSQL (see `helpers::both_backends!`).
 
 mod auth;
+mod browser;
 mod cli;
 mod domains;
 mod egress;
 mod helpers;
+mod logs;
 mod mail;
 mod orgs;
 #[path = "../peers/peers.rs"]
