@@ -85,6 +85,45 @@ async fn chromium(pw: &Playwright) -> Browser {
     pw.chromium().launch_with_options(options).await.expect("launch Debian Chromium")
 }
 
+/// Collects Content-Security-Policy violations the page reports (Chromium
+/// logs each as a console error): the portal must hydrate under its CSP.
+async fn watch_csp(page: &playwright_rs::Page) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    page.on_console(move |msg| {
+        let sink = sink.clone();
+        async move {
+            let text = msg.text().to_owned();
+            if text.contains("Content Security Policy") || text.contains("Content-Security-Policy") {
+                sink.lock().unwrap().push(text);
+            }
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    seen
+}
+
+/// Waits until `condition` (a JavaScript expression) is true in `page`.
+/// Polls from here: Playwright's own `wait_for_function` evaluates strings
+/// inside the page, which the portal's CSP (no `unsafe-eval`) forbids.
+async fn wait_until(page: &playwright_rs::Page, condition: &str) -> Result<(), String> {
+    let expression = format!("(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()");
+    for _ in 0..300 {
+        if let Ok(serde_json::Value::Bool(true)) = page.evaluate::<(), serde_json::Value>(&expression, None).await {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(format!("timed out after 30 s waiting for {condition}"))
+}
+
+fn assert_no_csp_violation(seen: &Mutex<Vec<String>>) {
+    let seen = seen.lock().unwrap();
+    assert!(seen.is_empty(), "CSP violations: {seen:?}");
+}
+
 #[tokio::test]
 async fn landing_page_hydrates_and_responds_to_clicks() {
     let (base, _db) = start_portico(built_site()).await;
@@ -114,7 +153,7 @@ async fn landing_page_hydrates_and_responds_to_clicks() {
     assert_eq!(eyebrow.text_content().await.unwrap().as_deref(), Some("Acme Analytics admin portal"));
 
     // Only the wasm sets this (an Effect), so it proves hydration ran.
-    page.wait_for_function("document.querySelector('main').dataset.hydrated === 'true'", None)
+    wait_until(&page, "document.querySelector('main').dataset.hydrated === 'true'")
         .await
         .expect("the wasm bundle loaded and hydrated the page");
 
@@ -135,6 +174,35 @@ async fn landing_page_hydrates_and_responds_to_clicks() {
     assert_eq!(page.locator("#link-help").count().await.unwrap(), 0);
 
     assert!(errors.lock().unwrap().is_empty(), "console errors: {:?}", errors.lock().unwrap());
+    browser.close().await.unwrap();
+}
+
+/// The CSP really is enforced (and `watch_csp` really sees violations): a
+/// script injected into the page is refused, while the page still hydrated.
+#[tokio::test]
+async fn injected_scripts_are_refused_by_the_csp() {
+    let (base, _db) = start_portico(built_site()).await;
+    let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
+    let browser = chromium(&pw).await;
+    let page = browser.new_page().await.unwrap();
+    let csp = watch_csp(&page).await;
+    page.goto(&format!("{base}/"), None).await.unwrap();
+    wait_until(&page, "document.querySelector('main').dataset.hydrated === 'true'")
+        .await
+        .expect("hydrated under the CSP");
+    assert_no_csp_violation(&csp);
+    let _: serde_json::Value = page
+        .evaluate::<(), _>(
+            "(() => { const s = document.createElement('script'); s.textContent = 'window.__injected = 1'; \
+             document.body.appendChild(s); return null; })()",
+            None,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let injected: serde_json::Value = page.evaluate::<(), _>("window.__injected ?? null", None).await.unwrap();
+    assert_eq!(injected, serde_json::Value::Null, "the injected script did not run");
+    assert!(!csp.lock().unwrap().is_empty(), "the violation was reported");
     browser.close().await.unwrap();
 }
 
@@ -228,8 +296,9 @@ async fn portal_embeds_in_an_allowed_origin_and_is_refused_elsewhere() {
 
     // Allowed: the portal loads inside the iframe and announces itself.
     let page = browser.new_page().await.unwrap();
+    let csp = watch_csp(&page).await;
     page.goto(&format!("{allowed_origin}/"), None).await.unwrap();
-    page.wait_for_function("window.__portico.some(m => m.type === 'portal.loaded')", None)
+    wait_until(&page, "window.__portico.some(m => m.type === 'portal.loaded')")
         .await
         .expect("the parent received portal.loaded");
     let messages: serde_json::Value = page.evaluate::<(), _>("window.__portico", None).await.unwrap();
@@ -245,15 +314,16 @@ async fn portal_embeds_in_an_allowed_origin_and_is_refused_elsewhere() {
     assert_eq!(frame.locator(".portal-nav a").count().await.unwrap(), 3, "overview + the two intents of the link");
     // Navigation inside the frame keeps the (partitioned) session.
     frame.locator(".portal-nav a[href='/portal/directory-sync']").click(None).await.unwrap();
-    page.wait_for_function(
+    wait_until(
+        &page,
         "window.__portico.some(m => m.type === 'portal.loaded' && m.data.path === '/portal/directory-sync')",
-        None,
     )
     .await
     .expect("second page in the frame is still in the session");
     assert_eq!(frame.locator("h1").text_content().await.unwrap().as_deref(), Some("Directory sync"));
     let shot = output_dir().join("embedded-portal.png");
     page.screenshot_to_file(&shot, None).await.unwrap();
+    assert_no_csp_violation(&csp);
 
     // Refused: another origin may not frame the portal.
     let page = browser.new_page().await.unwrap();
@@ -296,9 +366,10 @@ async fn domain_is_verified_from_the_portal() {
     let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
     let browser = chromium(&pw).await;
     let page = browser.new_page().await.unwrap();
+    let csp = watch_csp(&page).await;
     page.goto(&link, None).await.unwrap();
     page.goto(&format!("{base}/portal/domains"), None).await.unwrap();
-    page.wait_for_function("document.querySelector('.domains-panel')?.dataset.hydrated === 'true'", None)
+    wait_until(&page, "document.querySelector('.domains-panel')?.dataset.hydrated === 'true'")
         .await
         .expect("the portal hydrated");
     assert_eq!(page.locator("h1").text_content().await.unwrap().as_deref(), Some("Domain verification"));
@@ -306,19 +377,16 @@ async fn domain_is_verified_from_the_portal() {
     // A bad name gets a readable error and adds nothing.
     page.locator("#domain-input").fill("not a domain", None).await.unwrap();
     page.locator(".add-domain button[type=submit]").click(None).await.unwrap();
-    page.wait_for_function(
-        "document.querySelector('[role=alert].error')?.textContent.includes('Enter a domain name')",
-        None,
-    )
-    .await
-    .expect("a readable error for a bad domain");
+    wait_until(&page, "document.querySelector('[role=alert].error')?.textContent.includes('Enter a domain name')")
+        .await
+        .expect("a readable error for a bad domain");
     assert_eq!(page.locator(".domain-card").count().await.unwrap(), 0);
 
     page.locator("#domain-input").fill("hooli.xyz", None).await.unwrap();
     page.locator(".add-domain button[type=submit]").click(None).await.unwrap();
     let card = page.locator(".domain-card[data-domain='hooli.xyz']");
     card.wait_for(None).await.expect("the domain card appears");
-    page.wait_for_function("document.querySelector('#domain-input').value === ''", None)
+    wait_until(&page, "document.querySelector('#domain-input').value === ''")
         .await
         .expect("the field is cleared after adding");
     assert_eq!(card.get_attribute("data-state").await.unwrap().as_deref(), Some("pending"));
@@ -329,18 +397,14 @@ async fn domain_is_verified_from_the_portal() {
 
     // Not published yet: Verify now reports what DNS said.
     card.locator("button.verify").click(None).await.unwrap();
-    page.wait_for_function(
-        "document.querySelector(\".domain-card[data-domain='hooli.xyz'] [data-testid=last-result]\").textContent.includes('NXDOMAIN')",
-        None,
-    )
-    .await
+    wait_until(&page, "document.querySelector(\".domain-card[data-domain='hooli.xyz'] [data-testid=last-result]\").textContent.includes('NXDOMAIN')").await
     .expect("the failed check is explained");
 
     dns.publish(serde_json::json!({ "_portico-verification.hooli.xyz": [[value]] }), &[]);
     card.locator("button.verify").click(None).await.unwrap();
-    page.wait_for_function(
+    wait_until(
+        &page,
         "document.querySelector(\".domain-card[data-domain='hooli.xyz']\")?.dataset.state === 'verified'",
-        None,
     )
     .await
     .expect("the domain shows as verified");
@@ -358,6 +422,7 @@ async fn domain_is_verified_from_the_portal() {
         .await
         .unwrap();
     assert_eq!(found["organization_id"], org_id);
+    assert_no_csp_violation(&csp);
     browser.close().await.unwrap();
 }
 
@@ -371,9 +436,10 @@ async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
     let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
     let browser = chromium(&pw).await;
     let page = browser.new_page().await.unwrap();
+    let csp = watch_csp(&page).await;
     page.goto(&link, None).await.unwrap();
     page.goto(&format!("{base}/portal/directory-sync"), None).await.unwrap();
-    page.wait_for_function("document.querySelector('.directories-panel')?.dataset.hydrated === 'true'", None)
+    wait_until(&page, "document.querySelector('.directories-panel')?.dataset.hydrated === 'true'")
         .await
         .expect("the portal hydrated");
 
@@ -424,7 +490,7 @@ async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
 
     // After a reload: active, and the token is not shown again.
     page.reload(None).await.unwrap();
-    page.wait_for_function("document.querySelector('.directory-card')?.dataset.state === 'active'", None)
+    wait_until(&page, "document.querySelector('.directory-card')?.dataset.state === 'active'")
         .await
         .expect("the directory shows as active");
     assert_eq!(page.locator(".fresh-token").count().await.unwrap(), 0);
@@ -457,14 +523,13 @@ async fn directory_is_created_in_the_portal_and_activated_by_the_idp() {
         "active": true
     });
     assert_eq!(scim(reqwest::Method::POST, "/Users").body(bob.to_string()).send().await.unwrap().status(), 201);
-    page.wait_for_function("document.querySelector('.directories-panel')?.dataset.hydrated === 'true'", None)
-        .await
-        .unwrap();
+    wait_until(&page, "document.querySelector('.directories-panel')?.dataset.hydrated === 'true'").await.unwrap();
     card.locator("button.refresh").click(None).await.unwrap();
     card.locator("tr[data-user='bob@piedpiper.example']").wait_for(None).await.expect("refresh lists the new user");
     let last_sync = card.locator("[data-testid=last-sync]").inner_text().await.unwrap();
     assert!(last_sync.starts_with("Last sync: "), "{last_sync}");
     page.screenshot_to_file(&output_dir().join("directory-active.png"), None).await.unwrap();
+    assert_no_csp_violation(&csp);
     browser.close().await.unwrap();
 }
 
@@ -531,10 +596,11 @@ async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
     let pw = Playwright::launch().await.expect("playwright driver (PLAYWRIGHT_DRIVER_PATH)");
     let browser = chromium(&pw).await;
     let page = browser.new_page().await.unwrap();
+    let csp = watch_csp(&page).await;
     page.goto(&link, None).await.unwrap();
     page.goto(&format!("{base}/portal/sso"), None).await.unwrap();
     let hydrated = || async {
-        page.wait_for_function("document.querySelector('.sso-panel')?.dataset.hydrated === 'true'", None)
+        wait_until(&page, "document.querySelector('.sso-panel')?.dataset.hydrated === 'true'")
             .await
             .expect("the portal hydrated");
     };
@@ -552,7 +618,7 @@ async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
     oidc.locator("input[name='form[client_secret]']").fill("e2e-oidc-secret", None).await.unwrap();
     oidc.locator("input[name='form[scopes]']").fill("groups", None).await.unwrap();
     oidc.locator("button.save").click(None).await.unwrap();
-    page.wait_for_function("!document.querySelector('.connection-card[data-kind=oidc] button.test').disabled", None)
+    wait_until(&page, "!document.querySelector('.connection-card[data-kind=oidc] button.test').disabled")
         .await
         .expect("saved: Test sign-in becomes possible");
 
@@ -570,12 +636,9 @@ async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
     page.screenshot_to_file(&output_dir().join("sso-oidc-test.png"), None).await.unwrap();
     hydrated().await;
     oidc.locator("button.activate").click(None).await.unwrap();
-    page.wait_for_function(
-        "document.querySelector('.connection-card[data-kind=oidc]')?.dataset.state === 'active'",
-        None,
-    )
-    .await
-    .expect("the OIDC connection is active");
+    wait_until(&page, "document.querySelector('.connection-card[data-kind=oidc]')?.dataset.state === 'active'")
+        .await
+        .expect("the OIDC connection is active");
 
     // SAML: metadata by URL, then the same.
     page.locator("#connection-choice").select_option("okta-saml", None).await.unwrap();
@@ -586,7 +649,7 @@ async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
     assert!(values.contains("/acs") && values.contains("/sso/saml/"), "{values}");
     saml.locator("input[name='form[metadata_url]']").fill(&format!("{}/metadata", idp.url), None).await.unwrap();
     saml.locator("button.save").click(None).await.unwrap();
-    page.wait_for_function("!document.querySelector('.connection-card[data-kind=saml] button.test').disabled", None)
+    wait_until(&page, "!document.querySelector('.connection-card[data-kind=saml] button.test').disabled")
         .await
         .expect("saved: Test sign-in becomes possible");
     assert!(saml.inner_text().await.unwrap().contains("Certificate:"), "the IdP certificate is shown");
@@ -596,25 +659,20 @@ async fn sso_connections_are_configured_tested_and_activated_in_the_portal() {
     assert!(result.contains("ada@example.com") && result.contains("engineering"), "{result}");
     hydrated().await;
     saml.locator("button.activate").click(None).await.unwrap();
-    page.wait_for_function(
-        "document.querySelector('.connection-card[data-kind=saml]')?.dataset.state === 'active'",
-        None,
-    )
-    .await
-    .expect("the SAML connection is active");
+    wait_until(&page, "document.querySelector('.connection-card[data-kind=saml]')?.dataset.state === 'active'")
+        .await
+        .expect("the SAML connection is active");
     let attempts = saml.locator("table.attempts").inner_text().await.unwrap();
     assert!(attempts.contains("test") && attempts.contains("succeeded"), "{attempts}");
     wait_for_events(&seen, "sso.enabled", 2).await;
 
     // Deactivate the OIDC connection: sso.disabled.
     oidc.locator("button.deactivate").click(None).await.unwrap();
-    page.wait_for_function(
-        "document.querySelector('.connection-card[data-kind=oidc]')?.dataset.state === 'inactive'",
-        None,
-    )
-    .await
-    .expect("the OIDC connection is inactive");
+    wait_until(&page, "document.querySelector('.connection-card[data-kind=oidc]')?.dataset.state === 'inactive'")
+        .await
+        .expect("the OIDC connection is inactive");
     wait_for_events(&seen, "sso.disabled", 1).await;
     page.screenshot_to_file(&output_dir().join("sso-connections.png"), None).await.unwrap();
+    assert_no_csp_violation(&csp);
     browser.close().await.unwrap();
 }
