@@ -169,6 +169,28 @@ impl TestApp {
         req.send().await.expect("page")
     }
 
+    /// An API call with an optional JSON body; returns the status and the
+    /// JSON answer (`Null` when there is none).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.api(method, path);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r = req.send().await.expect("request");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST /sso/token` for `code`; returns the response.
+    pub async fn redeem(&self, code: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/sso/token"))
+            .bearer_auth(&self.api_key)
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.api(reqwest::Method::GET, path).send().await.expect("request")
     }

@@ -37,15 +37,8 @@ async fn no_secret_is_ever_logged(backend: Backend) {
     assert_eq!(app.open_link(&url, &[]).await.status(), 410, "a used link");
 
     // SCIM token, used well and badly.
-    let dir: Value = app
-        .api(Method::POST, &format!("/organizations/{org_id}/directories"))
-        .json(&json!({ "name": "Staff", "provider": "okta" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({ "name": "Staff", "provider": "okta" });
+    let (_, dir) = app.call(Method::POST, &format!("/organizations/{org_id}/directories"), Some(body)).await;
     let scim_token = dir["bearer_token"].as_str().expect("token shown once").to_owned();
     let scim = format!("{}/scim/v2/{}/Users", app.address, dir["id"].as_str().unwrap());
     let r = app.client.get(&scim).bearer_auth(&scim_token).send().await.unwrap();
@@ -58,15 +51,8 @@ async fn no_secret_is_ever_logged(backend: Backend) {
     assert_eq!(r.status(), 401);
 
     // Webhook signing secret.
-    let hook: Value = app
-        .api(Method::POST, "/webhooks")
-        .json(&json!({ "url": "http://127.0.0.1:9/hook", "event_types": ["sso.*"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hook = json!({ "url": "http://127.0.0.1:9/hook", "event_types": ["sso.*"] });
+    let (_, hook) = app.call(Method::POST, "/webhooks", Some(hook)).await;
     secrets.push(("webhook secret", hook["secret"].as_str().expect("secret shown once").to_owned()));
 
     // OIDC client secret (sent to the OP's token endpoint) and the code the
@@ -80,38 +66,16 @@ async fn no_secret_is_ever_logged(backend: Backend) {
         json!({ "type": "saml", "provider": "okta", "saml": { "metadata_url": format!("{}/metadata", idp.url) } }),
     ];
     for body in connections {
-        let c: Value = app
-            .api(Method::POST, &format!("/organizations/{org_id}/connections"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, c) = app.call(Method::POST, &format!("/organizations/{org_id}/connections"), Some(body)).await;
         let id = c["id"].as_str().unwrap();
         assert_eq!(app.api(Method::POST, &format!("/connections/{id}/activate")).send().await.unwrap().status(), 200);
         let authorize =
             format!("{}/sso/authorize?connection_id={id}&redirect_uri={CALLBACK}&state=vendor-state", app.address);
         let Landing::Vendor(back) = Browser::new(&app.client, CALLBACK).go(&authorize).await else { panic!("login") };
         let code = query(&back, "code").expect("a code");
-        let r = app
-            .client
-            .post(app.url("/sso/token"))
-            .bearer_auth(&app.api_key)
-            .json(&json!({ "code": code }))
-            .send()
-            .await
-            .unwrap();
+        let r = app.redeem(&code).await;
         assert_eq!(r.status(), 200);
-        let r = app
-            .client
-            .post(app.url("/sso/token"))
-            .bearer_auth(&app.api_key)
-            .json(&json!({ "code": code }))
-            .send()
-            .await
-            .unwrap();
+        let r = app.redeem(&code).await;
         assert_eq!(r.status(), 400, "codes work once");
         secrets.push(("SSO code", code));
         let deactivated = app.api(Method::POST, &format!("/connections/{id}/deactivate")).send().await.unwrap();

@@ -46,13 +46,7 @@ fn authorize_url(app: &TestApp, by: &str, id: &str, state: &str) -> String {
 }
 
 async fn redeem(app: &TestApp, code: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/sso/token", app.address))
-        .bearer_auth(&app.api_key)
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .unwrap()
+    app.redeem(code).await
 }
 
 async fn event_types(app: &TestApp) -> Vec<String> {
@@ -491,24 +485,12 @@ async fn profiles_say_whether_email_and_domain_are_verified(backend: Backend) {
     };
     // Acme verifies example.com (the IdP signs in ada@example.com).
     let acme_id = acme["id"].as_str().unwrap();
-    let added: Value = app
-        .api(Method::POST, &format!("/organizations/{acme_id}/domains"))
-        .json(&json!({ "domain": "example.com" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, added) = app
+        .call(Method::POST, &format!("/organizations/{acme_id}/domains"), Some(json!({ "domain": "example.com" })))
+        .await;
     dns.publish(json!({ "_portico-verification.example.com": [[added["verification"]["value"]]] }), &[]);
-    let verified: Value = app
-        .api(Method::POST, &format!("/organizations/{acme_id}/domains/example.com/verify"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, verified) =
+        app.call(Method::POST, &format!("/organizations/{acme_id}/domains/example.com/verify"), None).await;
     assert_eq!(verified["state"], "verified");
 
     let profile = login(acme).await;
