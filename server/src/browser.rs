@@ -94,25 +94,19 @@ pub fn cross_site_refusal(method: &Method, headers: &HeaderMap, own: &OwnOrigin)
         return None;
     }
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match text("sec-fetch-site") {
-        Some("same-origin") => {}
-        Some(_) => return Some("the request was sent from another site"),
-        // Older browsers: the Origin must be ours, by public URL or by the
-        // Host the browser addressed.
-        None => {
-            let Some(origin) = text("origin") else { return Some("the request names no origin") };
-            let authority = origin.split_once("://").map(|(_, a)| a);
-            let same_host = authority.is_some() && authority == text("host");
-            if origin != own.0 && !same_host {
-                return Some("the request was sent from another origin");
-            }
-        }
+    // Ours by public URL, or by the Host the browser addressed.
+    let is_own = |origin: &str| {
+        origin == own.0 || origin.split_once("://").is_some_and(|(_, authority)| Some(authority) == text("host"))
+    };
+    let fetch_site = text("sec-fetch-site");
+    if fetch_site.is_some_and(|site| site != "same-origin") {
+        return Some("the request was sent from another site");
     }
-    if let Some(origin) = text("origin") {
-        let authority = origin.split_once("://").map(|(_, a)| a);
-        if origin != own.0 && (authority.is_none() || authority != text("host")) {
-            return Some("the request was sent from another origin");
-        }
+    match text("origin") {
+        Some(origin) if !is_own(origin) => return Some("the request was sent from another origin"),
+        // Older browsers without Fetch Metadata: the Origin must be there.
+        None if fetch_site.is_none() => return Some("the request names no origin"),
+        _ => {}
     }
     if text(app::client::CSRF_HEADER) != Some("1") {
         return Some("the request did not come from the portal's own pages");
