@@ -86,6 +86,18 @@ enum LinkCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a link: it no longer opens, and the session it started ends.
+    Revoke {
+        /// Link id (the `id` printed by `link create --json`).
+        id: String,
+    },
+    /// End every portal session of an organization and revoke its unopened
+    /// links.
+    RevokeSessions {
+        /// Organization id.
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +214,31 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             } else {
                 println!("{}", link.url);
             }
+            Ok(())
+        }
+        Command::Link(LinkCommand::Revoke { id }) => {
+            let id = Uuid::try_parse(&id).map_err(|_| anyhow::anyhow!("{id:?} is not a link id"))?;
+            let store = Store::connect(&settings.database_url, 2).await?;
+            let result = store.revoke_portal_link(id).await;
+            store.close().await;
+            match result? {
+                None => anyhow::bail!("portal link {id} not found"),
+                Some(r) if r.already_revoked => println!("portal link {id} was already revoked"),
+                Some(r) => println!("portal link {id} revoked; {} session(s) ended", r.sessions_revoked.len()),
+            }
+            Ok(())
+        }
+        Command::Link(LinkCommand::RevokeSessions { org }) => {
+            let id = Uuid::try_parse(&org).map_err(|_| anyhow::anyhow!("{org:?} is not an organization id"))?;
+            let store = Store::connect(&settings.database_url, 2).await?;
+            let result = store.revoke_portal_access(id).await;
+            store.close().await;
+            let revoked = result?.ok_or_else(|| anyhow::anyhow!("organization {id} not found"))?;
+            println!(
+                "{} portal session(s) ended, {} unopened link(s) revoked",
+                revoked.sessions_revoked.len(),
+                revoked.links_revoked.len()
+            );
             Ok(())
         }
         Command::Events(EventsCommand::Tail { types, org, after, json }) => {

@@ -42,6 +42,8 @@ pub struct Settings {
     /// Requests Portico makes on someone else's behalf (IdP metadata,
     /// discovery, JWKS, token, userinfo; webhooks optionally).
     pub outbound: crate::egress::OutboundSettings,
+    /// Abuse limits on the unauthenticated surfaces.
+    pub limits: crate::limits::LimitSettings,
     /// Base64 of 32 random bytes (`openssl rand -base64 32`): encrypts
     /// secrets at rest. Required with PostgreSQL (every replica needs the same
     /// key); with SQLite a key file beside the database is created if unset.
@@ -261,6 +263,7 @@ impl Default for Settings {
             domains: DomainSettings::default(),
             sso: SsoSettings::default(),
             outbound: crate::egress::OutboundSettings::default(),
+            limits: crate::limits::LimitSettings::default(),
             encryption_key: None,
         }
     }
@@ -337,6 +340,7 @@ impl Settings {
         }
         crate::egress::Policy::from_settings(&self.outbound)
             .map_err(|e| anyhow::anyhow!("invalid configuration: outbound.allow_private: {e}"))?;
+        self.limits.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         for origin in &self.portal.embed_origins {
             if !is_origin(origin) {
                 bail!(

@@ -40,10 +40,37 @@ pub struct OutboundSettings {
     pub check_webhooks: bool,
 }
 
+/// An address block (`10.0.0.0/8`) or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    /// `addr/bits`, or a bare address (`[::1]` brackets allowed).
+    pub fn parse(entry: &str) -> Option<Self> {
+        let e = entry.trim();
+        if let Some((addr, bits)) = e.split_once('/') {
+            let net: IpAddr = addr.parse().ok()?;
+            let max = if net.is_ipv4() { 32 } else { 128 };
+            let bits: u8 = bits.parse().ok().filter(|b| *b <= max)?;
+            return Some(Self { net, bits });
+        }
+        let net: IpAddr = e.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+        Some(Self { net, bits: if net.is_ipv4() { 32 } else { 128 } })
+    }
+
+    /// `ip` lies in this block (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        in_net(ip, self.net, self.bits)
+    }
+}
+
 /// One allow-list entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Allowed {
-    Net(IpAddr, u8),
+    Net(Cidr),
     Host(String),
     Suffix(String),
 }
@@ -181,14 +208,11 @@ fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 
 fn parse_entry(entry: &str) -> Result<Allowed, String> {
     let e = entry.trim();
-    if let Some((addr, bits)) = e.split_once('/') {
-        let ip: IpAddr = addr.parse().map_err(|_| format!("{entry:?} is not a CIDR"))?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let bits: u8 = bits.parse().ok().filter(|b| *b <= max).ok_or_else(|| format!("{entry:?} is not a CIDR"))?;
-        return Ok(Allowed::Net(ip, bits));
+    if e.contains('/') {
+        return Cidr::parse(e).map(Allowed::Net).ok_or_else(|| format!("{entry:?} is not a CIDR"));
     }
-    if let Ok(ip) = e.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-        return Ok(Allowed::Net(ip, if ip.is_ipv4() { 32 } else { 128 }));
+    if let Some(cidr) = Cidr::parse(e) {
+        return Ok(Allowed::Net(cidr));
     }
     let host = e.to_ascii_lowercase();
     let valid = |h: &str| {
@@ -217,12 +241,12 @@ impl Policy {
         self.allowed.iter().any(|a| match a {
             Allowed::Host(h) => *h == host,
             Allowed::Suffix(s) => host.ends_with(s.as_str()),
-            Allowed::Net(..) => false,
+            Allowed::Net(_) => false,
         })
     }
 
     fn lists_ip(&self, ip: IpAddr) -> bool {
-        self.allowed.iter().any(|a| matches!(a, Allowed::Net(net, bits) if in_net(ip, *net, *bits)))
+        self.allowed.iter().any(|a| matches!(a, Allowed::Net(cidr) if cidr.contains(ip)))
     }
 
     /// `Err` when `ip`, reached for `host`, may not be fetched.

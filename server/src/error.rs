@@ -36,6 +36,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
+    #[error("too many requests; retry in {} s", crate::limits::retry_after_secs(*.0))]
+    TooManyRequests(std::time::Duration),
     #[error("{0}")]
     BadGateway(String),
     #[error("service unavailable")]
@@ -64,6 +66,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
             }
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Validation failed"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad-gateway", "Bad gateway"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
@@ -115,8 +118,14 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if matches!(self, ApiError::Unauthorized) {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico\""));
+        match &self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico\""));
+            }
+            ApiError::TooManyRequests(wait) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(crate::limits::retry_after_secs(*wait)));
+            }
+            _ => {}
         }
         response
     }

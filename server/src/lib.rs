@@ -13,6 +13,7 @@ pub mod domains;
 pub mod egress;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod mail;
 pub mod orgs;
 pub mod portal;

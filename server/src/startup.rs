@@ -44,6 +44,8 @@ pub struct AppState {
     pub oidc: Arc<crate::sso::oidc::OidcProviders>,
     /// The egress-checked client for fetches made on someone else's behalf.
     pub egress: crate::egress::Egress,
+    /// Abuse limits (per process).
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -64,6 +66,9 @@ pub struct Application {
     /// Writes the SCIM request log; ends after the router is dropped.
     scim_log_writer: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 }
+
+/// Largest request body of a portal page or server function.
+const MAX_SITE_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -135,7 +140,8 @@ impl Application {
         let scim_log_writer = tokio::spawn(self.scim_log_writer);
         let certificates =
             tokio::spawn(crate::sso::run_certificate_worker(self.store.clone(), stopped(stop_rx.clone())));
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             signal.await;
             let _ = stop_tx.send(true);
         });
@@ -182,6 +188,7 @@ pub fn router(
     let settings = Arc::new(settings);
     let egress = crate::egress::Egress::from_settings(&settings.outbound).map_err(|e| anyhow::anyhow!(e))?;
     let oidc = Arc::new(crate::sso::oidc::OidcProviders::new(egress.clone()));
+    let limits = Arc::new(crate::limits::Limits::from_settings(&settings.limits));
     let state = AppState {
         store: store.clone(),
         settings: settings.clone(),
@@ -192,6 +199,7 @@ pub fn router(
         scim_log,
         oidc: oidc.clone(),
         egress: egress.clone(),
+        limits: limits.clone(),
     };
     let backend = app::backend::Backend(Arc::new(ServerBackend::new(
         store,
@@ -215,6 +223,16 @@ pub fn router(
         ))
         .service(tower_http::services::ServeDir::new(pkg_dir).precompressed_gzip().precompressed_br());
 
+    // The portal's pages and server functions: bodies are bounded here too
+    // (the API and SCIM bound theirs with their own error formats).
+    let site = Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_SITE_BODY_BYTES));
+
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/portal/launch", get(crate::portal::launch::launch))
@@ -224,14 +242,11 @@ pub fn router(
         .merge(crate::sso::flow::routes())
         .merge(crate::api::with_api_key(crate::sso::flow::token_routes(), state.clone()))
         .nest_service("/pkg", static_files)
-        .leptos_routes_with_context(&state, routes, context.clone(), {
-            let options = leptos_options.clone();
-            move || app::shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        .merge(site)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(own_origin, crate::browser::refuse_cross_site))
         .layer(axum::middleware::from_fn_with_state(csp, crate::browser::content_security_policy))
+        .layer(axum::middleware::from_fn_with_state(limits, crate::limits::client_addr))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))

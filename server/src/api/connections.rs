@@ -7,9 +7,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use uuid::Uuid;
 
-use super::ApiJson;
+use super::{ApiJson, parse_id};
 use crate::error::ApiError;
 use crate::sso::setup::{ConnectionRequest, build};
 use crate::sso::{Attempt, Connection};
@@ -69,10 +68,6 @@ struct ConnectionOut {
 
 fn out(state: &AppState, connection: Connection) -> ConnectionOut {
     ConnectionOut { object: "connection", sp: sp_values(&state.settings.public_url, &connection), connection }
-}
-
-fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
 }
 
 async fn create(

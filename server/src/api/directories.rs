@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ApiJson;
+use super::{ApiJson, parse_id};
 use crate::directories::{Directory, PROVIDERS, WithToken};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -47,10 +47,6 @@ fn out(state: &AppState, directory: Directory, token: Option<String>) -> Directo
 
 fn with_token(state: &AppState, w: WithToken) -> DirectoryOut {
     out(state, w.directory, Some(w.token.expose_secret().to_owned()))
-}
-
-fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
 }
 
 #[derive(Deserialize)]

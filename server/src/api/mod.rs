@@ -61,17 +61,35 @@ pub fn with_api_key(routes: Router<AppState>, state: AppState) -> Router<AppStat
 }
 
 async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let presented = req
-        .headers()
+    let presented = bearer_token(req.headers());
+    let source = crate::limits::ClientAddr::of(req.extensions()).key();
+    let attempt = state.limits.auth.begin(source, presented.as_ref()).map_err(ApiError::TooManyRequests)?;
+    let key_id = match &presented {
+        Some(token) => state.store.authenticate_api_key(token).await?,
+        None => None,
+    };
+    let Some(key_id) = key_id else {
+        attempt.failed();
+        return Err(ApiError::Unauthorized);
+    };
+    attempt.succeeded();
+    tracing::Span::current().record("api_key_id", tracing::field::display(key_id));
+    req.extensions_mut().insert(ApiKeyId(key_id));
+    Ok(next.run(req).await)
+}
+
+/// The `Authorization: Bearer …` token, if any.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<SecretString> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|t| SecretString::from(t.trim().to_owned()))
-        .ok_or(ApiError::Unauthorized)?;
-    let key_id = state.store.authenticate_api_key(&presented).await?.ok_or(ApiError::Unauthorized)?;
-    tracing::Span::current().record("api_key_id", tracing::field::display(key_id));
-    req.extensions_mut().insert(ApiKeyId(key_id));
-    Ok(next.run(req).await)
+}
+
+/// A path id; one that is not a UUID names nothing, so it is a 404.
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
 }
 
 /// `Json` whose rejections are problem details: malformed JSON is 400, a

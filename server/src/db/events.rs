@@ -13,6 +13,8 @@ pub mod kinds {
     pub const ORGANIZATION_DELETED: &str = "organization.deleted";
     pub const PORTAL_LINK_CREATED: &str = "portal.link.created";
     pub const PORTAL_SESSION_STARTED: &str = "portal.session.started";
+    pub const PORTAL_LINK_REVOKED: &str = "portal.link.revoked";
+    pub const PORTAL_SESSION_REVOKED: &str = "portal.session.revoked";
     pub const DOMAIN_VERIFIED: &str = "domain.verified";
     pub const DIRECTORY_ENABLED: &str = "directory.enabled";
     pub const DIRECTORY_DISABLED: &str = "directory.disabled";

@@ -34,6 +34,8 @@ pub const CATALOG: &[&str] = &[
     "domain.verification_failed",
     "portal.link.created",
     "portal.session.started",
+    "portal.link.revoked",
+    "portal.session.revoked",
     "authentication.sso_succeeded",
     "authentication.sso_failed",
 ];

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::SessionPolicy;
 use super::links::Redeemed;
+use crate::limits::{ClientAddr, retry_after_secs};
 use crate::mail::html_escape;
 use crate::startup::AppState;
 
@@ -19,8 +20,23 @@ pub struct LaunchParams {
 
 /// Opens a portal link.
 #[tracing::instrument(skip_all)]
-pub async fn launch(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<LaunchParams>) -> Response {
+pub async fn launch(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Query(params): Query<LaunchParams>,
+) -> Response {
     let vendor = state.settings.vendor.name.clone();
+    if let Err(wait) = state.limits.portal_launch.take(&client.key()) {
+        let secs = retry_after_secs(wait);
+        let mut page = error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            &format!("Too many portal links were opened from your network. Wait {secs} seconds, then open the link again; it has not been used up."),
+        );
+        page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return page;
+    }
     let Some(token) = params.token.filter(|t| !t.is_empty()) else {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -54,6 +70,11 @@ pub async fn launch(State(state): State<AppState>, headers: HeaderMap, Query(par
             StatusCode::GONE,
             "This link has expired",
             &format!("Portal links are valid for a short time only. Ask {vendor} for a new link."),
+        ),
+        Ok(Redeemed::Revoked) => error_page(
+            StatusCode::GONE,
+            "This link has been revoked",
+            &format!("{vendor} withdrew this link. If you still need the portal, ask {vendor} for a new link."),
         ),
         Ok(Redeemed::Unknown) => error_page(
             StatusCode::NOT_FOUND,

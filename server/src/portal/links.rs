@@ -56,6 +56,39 @@ pub enum Redeemed {
     AlreadyUsed,
     /// Past its expiry.
     Expired,
+    /// Revoked by the vendor before it was opened.
+    Revoked,
+}
+
+/// What revoking one link did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedLink {
+    pub link_id: Uuid,
+    pub organization_id: Uuid,
+    /// Sessions the link had started, ended now.
+    pub sessions_revoked: Vec<Uuid>,
+    /// The link was revoked before: nothing changed, no event recorded.
+    #[serde(skip)]
+    pub already_revoked: bool,
+}
+
+/// What revoking an organization's portal access did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedAccess {
+    /// Live sessions ended.
+    pub sessions_revoked: Vec<Uuid>,
+    /// Links not yet opened and not expired, revoked.
+    pub links_revoked: Vec<Uuid>,
+}
+
+/// Why a session was revoked (`portal.session.revoked`'s `reason`).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum RevocationReason {
+    /// Its link was revoked.
+    LinkRevoked,
+    /// All of the organization's portal sessions were revoked.
+    OrganizationRevoked,
 }
 
 /// A live portal session.
@@ -110,6 +143,13 @@ struct SessionStartedData<'a> {
     expires_at: OffsetDateTime,
 }
 
+#[derive(Serialize)]
+struct SessionRevokedData {
+    session_id: Uuid,
+    link_id: Option<Uuid>,
+    reason: RevocationReason,
+}
+
 #[derive(sqlx::FromRow)]
 struct LinkRow {
     id: Uuid,
@@ -120,6 +160,7 @@ struct LinkRow {
     success_url: Option<String>,
     expires_at: OffsetDateTime,
     used_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -228,7 +269,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let row: Option<LinkRow> = sqlx::query_as(
                 r#"
-                SELECT id, organization_id, secret_hash, intents, return_url, success_url, expires_at, used_at
+                SELECT id, organization_id, secret_hash, intents, return_url, success_url, expires_at, used_at,
+                       revoked_at
                 FROM portal_links WHERE lookup = $1
                 "#,
             )
@@ -238,13 +280,18 @@ impl Store {
             let Some(link) = row.filter(|r| secrets::matches(presented, &r.secret_hash)) else {
                 return Ok(Redeemed::Unknown);
             };
+            if link.revoked_at.is_some() {
+                return Ok(Redeemed::Revoked);
+            }
             if link.used_at.is_some() {
                 return Ok(Redeemed::AlreadyUsed);
             }
             if link.expires_at <= now {
                 return Ok(Redeemed::Expired);
             }
-            let claimed = sqlx::query("UPDATE portal_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+            let claimed = sqlx::query(
+                "UPDATE portal_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+            )
                 .bind(link.id)
                 .bind(now)
                 .execute(&mut *tx)
@@ -289,6 +336,125 @@ impl Store {
             tx.commit().await?;
             self.announce_events();
             Ok(Redeemed::Started { token: minted.token, organization_id: link.organization_id })
+        })
+    }
+
+    /// Revokes a link: it can no longer be opened, and the session it
+    /// started (if any) ends. `None` when there is no such link. Records
+    /// `portal.link.revoked` and one `portal.session.revoked` per ended
+    /// session; revoking again changes nothing and records nothing.
+    #[tracing::instrument(skip_all, fields(link_id = %id))]
+    pub async fn revoke_portal_link(&self, id: Uuid) -> Result<Option<RevokedLink>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(Uuid, Option<OffsetDateTime>)> =
+                sqlx::query_as("SELECT organization_id, revoked_at FROM portal_links WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((organization_id, revoked_at)) = row else {
+                return Ok(None);
+            };
+            if revoked_at.is_some() {
+                return Ok(Some(RevokedLink {
+                    link_id: id,
+                    organization_id,
+                    sessions_revoked: Vec::new(),
+                    already_revoked: true,
+                }));
+            }
+            sqlx::query("UPDATE portal_links SET revoked_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let sessions: Vec<(Uuid,)> = sqlx::query_as(
+                "UPDATE portal_sessions SET revoked_at = $2 WHERE link_id = $1 AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let revoked = RevokedLink {
+                link_id: id,
+                organization_id,
+                sessions_revoked: sessions.into_iter().map(|(s,)| s).collect(),
+                already_revoked: false,
+            };
+            insert_event!(tx, &NewEvent::new(kinds::PORTAL_LINK_REVOKED, Some(organization_id), &revoked))?;
+            for session_id in &revoked.sessions_revoked {
+                let data = SessionRevokedData { session_id: *session_id, link_id: Some(id), reason: RevocationReason::LinkRevoked };
+                insert_event!(tx, &NewEvent::new(kinds::PORTAL_SESSION_REVOKED, Some(organization_id), &data))?;
+            }
+            tx.commit().await?;
+            self.announce_events();
+            Ok(Some(revoked))
+        })
+    }
+
+    /// Ends every live portal session of an organization and revokes its
+    /// links that are neither opened nor expired (an IT admin who left keeps
+    /// nothing that opens the portal). `None` when the organization does not
+    /// exist. Records `portal.session.revoked` and `portal.link.revoked` for
+    /// each.
+    #[tracing::instrument(skip_all, fields(org_id = %organization_id))]
+    pub async fn revoke_portal_access(&self, organization_id: Uuid) -> Result<Option<RevokedAccess>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
+                .bind(organization_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let sessions: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
+                r#"
+                UPDATE portal_sessions SET revoked_at = $2
+                WHERE organization_id = $1 AND revoked_at IS NULL AND expires_at > $2
+                RETURNING id, link_id
+                "#,
+            )
+            .bind(organization_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let links: Vec<(Uuid,)> = sqlx::query_as(
+                r#"
+                UPDATE portal_links SET revoked_at = $2
+                WHERE organization_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2
+                RETURNING id
+                "#,
+            )
+            .bind(organization_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (session_id, link_id) in &sessions {
+                let data = SessionRevokedData {
+                    session_id: *session_id,
+                    link_id: *link_id,
+                    reason: RevocationReason::OrganizationRevoked,
+                };
+                insert_event!(tx, &NewEvent::new(kinds::PORTAL_SESSION_REVOKED, Some(organization_id), &data))?;
+            }
+            for (link_id,) in &links {
+                let data = RevokedLink {
+                    link_id: *link_id,
+                    organization_id,
+                    sessions_revoked: Vec::new(),
+                    already_revoked: false,
+                };
+                insert_event!(tx, &NewEvent::new(kinds::PORTAL_LINK_REVOKED, Some(organization_id), &data))?;
+            }
+            tx.commit().await?;
+            self.announce_events();
+            Ok(Some(RevokedAccess {
+                sessions_revoked: sessions.into_iter().map(|(s, _)| s).collect(),
+                links_revoked: links.into_iter().map(|(l,)| l).collect(),
+            }))
         })
     }
 

@@ -11,7 +11,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -43,6 +42,16 @@ impl ScimError {
         Self { status, scim_type: None, detail: detail.into() }
     }
 
+    /// Too many failed authentications from this client: 429 with
+    /// `Retry-After` (RFC 7644 §3.12 lists 429 for rate limiting).
+    pub fn too_many(wait: std::time::Duration) -> Response {
+        let secs = crate::limits::retry_after_secs(wait);
+        let error = Self::new(StatusCode::TOO_MANY_REQUESTS, format!("too many failed authentications; retry in {secs} s"));
+        let mut response = error.into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token for this directory")
     }
@@ -63,6 +72,7 @@ impl IntoResponse for ScimError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"SCIM\""));
         }
+
         response
     }
 }
@@ -306,14 +316,23 @@ async fn authenticate(
 }
 
 async fn authorize(state: &AppState, directory: Uuid, request: Request, next: Next) -> Result<Response, ScimError> {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| SecretString::from(t.trim().to_owned()))
-        .ok_or_else(ScimError::unauthorized)?;
-    let principal = state.store.authenticate_scim(directory, &token).await?.ok_or_else(ScimError::unauthorized)?;
+    let token = crate::api::bearer_token(request.headers());
+    // Per address and directory: an IdP's shared egress address with one
+    // tenant's wrong token must not block the other tenants.
+    let address = crate::limits::ClientAddr::of(request.extensions()).key();
+    let attempt = match state.limits.auth.begin(format!("{address} {directory}"), token.as_ref()) {
+        Ok(attempt) => attempt,
+        Err(wait) => return Ok(ScimError::too_many(wait)),
+    };
+    let principal = match &token {
+        Some(token) => state.store.authenticate_scim(directory, token).await?,
+        None => None,
+    };
+    let Some(principal) = principal else {
+        attempt.failed();
+        return Err(ScimError::unauthorized());
+    };
+    attempt.succeeded();
     let mut request = request;
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)

@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::{Connection, ConnectionWithSecret, IdpConfig, Profile, saml};
 use crate::db::{BeginWrite, Store, StoreError, with_pool};
 use crate::error::ApiError;
+use crate::limits::ClientAddr;
 use crate::startup::AppState;
 
 /// How long a login may take at the IdP.
@@ -284,7 +285,10 @@ fn allowed_redirect(state: &AppState, uri: &str) -> bool {
     state.settings.sso.redirect_uris.iter().any(|u| u == uri)
 }
 
-async fn authorize(State(state): State<AppState>, Query(p): Query<AuthorizeParams>) -> Response {
+async fn authorize(State(state): State<AppState>, client: ClientAddr, Query(p): Query<AuthorizeParams>) -> Response {
+    if let Err(wait) = state.limits.sso_authorize.take(&client.key()) {
+        return ApiError::TooManyRequests(wait).into_response();
+    }
     let Some(redirect_uri) = p.redirect_uri.as_deref().filter(|u| !u.is_empty()) else {
         return ApiError::invalid("redirect_uri", "is required").into_response();
     };
@@ -313,9 +317,7 @@ async fn resolve_connection(state: &AppState, p: &AuthorizeParams) -> Result<Con
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(ApiError::BadRequest("give exactly one of organization_id, connection_id or domain".into()));
     }
-    let parse = |raw: &str, what: &str| {
-        Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("{what} {raw:?} not found")))
-    };
+    let parse = crate::api::parse_id;
     let id = if let Some(c) = &p.connection_id {
         parse(c, "connection")?
     } else {

@@ -3,7 +3,7 @@
 //! everything the test process logged at debug level for them.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{Backend, spawn_app_with};
