@@ -203,11 +203,12 @@ impl FailureGate {
         let token = presented.map(|t| t.expose_secret());
         let prefix = token.and_then(|t| t.get(..TOKEN_PREFIX_LEN)).map(str::to_owned);
         let hash = token.map(crate::secrets::sha256);
-        let refused = self.by_source.refusal(&source).or_else(|| prefix.as_deref().and_then(|p| self.by_token.refusal(p)));
-        if let Some(wait) = refused {
-            if !hash.is_some_and(|h| self.known_good(&h)) {
-                return Err(wait);
-            }
+        let refused =
+            self.by_source.refusal(&source).or_else(|| prefix.as_deref().and_then(|p| self.by_token.refusal(p)));
+        if let Some(wait) = refused
+            && !hash.is_some_and(|h| self.known_good(&h))
+        {
+            return Err(wait);
         }
         Ok(Attempt { gate: self, source, prefix, hash })
     }
@@ -324,11 +325,8 @@ impl ClientAddr {
 /// extension. Requests served without connection info (in-process calls)
 /// count as `0.0.0.0`.
 pub async fn client_addr(State(limits): State<Arc<Limits>>, mut request: Request, next: Next) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let peer =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client = limits.client(peer, forwarded);
     request.extensions_mut().insert(ClientAddr(client));
@@ -411,7 +409,11 @@ mod tests {
             LimitSettings { trusted_proxies: vec!["10.0.0.0/8".into(), "192.0.2.7".into()], ..Default::default() };
         let limits = Limits::from_settings(&settings);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(limits.client(ip("203.0.113.5"), Some("1.2.3.4")), ip("203.0.113.5"), "untrusted peers cannot claim");
+        assert_eq!(
+            limits.client(ip("203.0.113.5"), Some("1.2.3.4")),
+            ip("203.0.113.5"),
+            "untrusted peers cannot claim"
+        );
         assert_eq!(limits.client(ip("10.1.1.1"), Some("1.2.3.4")), ip("1.2.3.4"));
         assert_eq!(
             limits.client(ip("10.1.1.1"), Some("6.6.6.6, 1.2.3.4, 192.0.2.7")),

@@ -52,8 +52,11 @@ async fn create(
 #[tracing::instrument(skip_all, fields(link_id = %id))]
 async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let uuid = parse_id(&id, "portal link")?;
-    let revoked =
-        state.store.revoke_portal_link(uuid).await?.ok_or_else(|| ApiError::NotFound(format!("portal link {id} not found")))?;
+    let revoked = state
+        .store
+        .revoke_portal_link(uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("portal link {id} not found")))?;
     if !revoked.already_revoked {
         tracing::info!(org_id = %revoked.organization_id, sessions = revoked.sessions_revoked.len(), "portal link revoked");
     }

@@ -32,7 +32,9 @@ pub async fn launch(
         let mut page = error_page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
-            &format!("Too many portal links were opened from your network. Wait {secs} seconds, then open the link again; it has not been used up."),
+            &format!(
+                "Too many portal links were opened from your network. Wait {secs} seconds, then open the link again; it has not been used up."
+            ),
         );
         page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return page;

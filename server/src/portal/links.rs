@@ -292,11 +292,11 @@ impl Store {
             let claimed = sqlx::query(
                 "UPDATE portal_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
             )
-                .bind(link.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            .bind(link.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if claimed != 1 {
                 return Ok(Redeemed::AlreadyUsed);
             }
@@ -384,7 +384,11 @@ impl Store {
             };
             insert_event!(tx, &NewEvent::new(kinds::PORTAL_LINK_REVOKED, Some(organization_id), &revoked))?;
             for session_id in &revoked.sessions_revoked {
-                let data = SessionRevokedData { session_id: *session_id, link_id: Some(id), reason: RevocationReason::LinkRevoked };
+                let data = SessionRevokedData {
+                    session_id: *session_id,
+                    link_id: Some(id),
+                    reason: RevocationReason::LinkRevoked,
+                };
                 insert_event!(tx, &NewEvent::new(kinds::PORTAL_SESSION_REVOKED, Some(organization_id), &data))?;
             }
             tx.commit().await?;

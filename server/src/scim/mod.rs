@@ -46,7 +46,8 @@ impl ScimError {
     /// `Retry-After` (RFC 7644 §3.12 lists 429 for rate limiting).
     pub fn too_many(wait: std::time::Duration) -> Response {
         let secs = crate::limits::retry_after_secs(wait);
-        let error = Self::new(StatusCode::TOO_MANY_REQUESTS, format!("too many failed authentications; retry in {secs} s"));
+        let error =
+            Self::new(StatusCode::TOO_MANY_REQUESTS, format!("too many failed authentications; retry in {secs} s"));
         let mut response = error.into_response();
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         response

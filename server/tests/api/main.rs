@@ -7,6 +7,7 @@ mod cli;
 mod domains;
 mod egress;
 mod helpers;
+mod limits;
 mod logs;
 mod mail;
 mod orgs;
