@@ -36,6 +36,25 @@ async fn cli_creates_keys_and_orgs_that_the_api_accepts(backend: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let link_url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(link_url.starts_with("http://127.0.0.1:8080/portal/launch?token=plt_"), "{link_url}");
+    // Revoking: by link id, then everything of the organization.
+    let out = portico(&url, &["link", "create", "--org", org_id, "--intent", "sso", "--json"]);
+    let link: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link_id = link["id"].as_str().unwrap();
+    let out = portico(&url, &["link", "revoke", link_id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked; 0 session(s) ended"));
+    let out = portico(&url, &["link", "revoke", link_id]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already revoked"));
+    let out = portico(&url, &["link", "revoke", &uuid::Uuid::now_v7().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    let out = portico(&url, &["org", "create", "--name", "Wayne", "--json"]);
+    let wayne: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wayne_id = wayne["id"].as_str().unwrap();
+    assert!(portico(&url, &["link", "create", "--org", wayne_id, "--intent", "sso"]).status.success());
+    let out = portico(&url, &["link", "revoke-sessions", "--org", wayne_id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0 portal session(s) ended, 1 unopened link(s) revoked");
     let out = portico(&url, &["link", "create", "--org", org_id, "--intent", "billing"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown intent"));
