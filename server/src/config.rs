@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use secrecy::ExposeSecret;
+
+use crate::crypto::Cipher;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -41,9 +44,9 @@ pub struct Settings {
     pub sso: SsoSettings,
     /// Requests Portico makes on someone else's behalf (IdP metadata,
     /// discovery, JWKS, token, userinfo; webhooks optionally).
-    pub outbound: crate::egress::OutboundSettings,
+    pub outbound: OutboundSettings,
     /// Abuse limits on the unauthenticated surfaces.
-    pub limits: crate::limits::LimitSettings,
+    pub limits: LimitSettings,
     /// Base64 of 32 random bytes (`openssl rand -base64 32`): encrypts
     /// secrets at rest. Required with PostgreSQL (every replica needs the same
     /// key); with SQLite a key file beside the database is created if unset.
@@ -262,8 +265,8 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             domains: DomainSettings::default(),
             sso: SsoSettings::default(),
-            outbound: crate::egress::OutboundSettings::default(),
-            limits: crate::limits::LimitSettings::default(),
+            outbound: OutboundSettings::default(),
+            limits: LimitSettings::default(),
             encryption_key: None,
         }
     }
@@ -338,8 +341,10 @@ impl Settings {
                 ),
             }
         }
-        crate::egress::Policy::from_settings(&self.outbound)
-            .map_err(|e| anyhow::anyhow!("invalid configuration: outbound.allow_private: {e}"))?;
+        for entry in &self.outbound.allow_private {
+            crate::net::AllowEntry::parse(entry)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: outbound.allow_private: {e}"))?;
+        }
         self.limits.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         for origin in &self.portal.embed_origins {
             if !is_origin(origin) {
@@ -359,8 +364,7 @@ impl Settings {
             bail!("invalid configuration: smtp.from must be an email address, got {:?}", self.smtp.from);
         }
         if let Some(key) = &self.encryption_key {
-            crate::crypto::Cipher::from_base64(secrecy::ExposeSecret::expose_secret(key))
-                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            Cipher::from_base64(key.expose_secret()).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         }
         let w = &self.webhooks;
         if w.concurrency == 0 || w.timeout_secs == 0 || w.max_attempts == 0 || w.lease_secs <= w.timeout_secs {
@@ -371,6 +375,49 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .with_context(|| format!("invalid configuration: log.level {:?}", self.log.level))?;
         Ok(())
+    }
+
+    /// The key for this deployment: `encryption_key` if set; otherwise, with
+    /// SQLite, a key file `portico.key` beside the database (created 0600 on
+    /// first start). PostgreSQL deployments must set the key explicitly so
+    /// every replica shares it.
+    pub fn cipher(&self) -> anyhow::Result<Cipher> {
+        if let Some(key) = &self.encryption_key {
+            return Cipher::from_base64(key.expose_secret());
+        }
+        let url = &self.database_url;
+        if DatabaseKind::of(url)? == DatabaseKind::Postgres {
+            bail!(
+                "encryption_key is required with PostgreSQL (every replica needs the same key): set PORTICO_ENCRYPTION_KEY to the output of `openssl rand -base64 32`"
+            );
+        }
+        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path.contains(":memory:") {
+            tracing::warn!("in-memory database without encryption_key: using a throw-away key");
+            return Cipher::from_base64(Cipher::generate_base64().expose_secret());
+        }
+        let key_path = std::path::Path::new(path).with_file_name("portico.key");
+        if !key_path.exists() {
+            use std::io::Write;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&key_path) {
+                Ok(mut f) => {
+                    f.write_all(Cipher::generate_base64().expose_secret().as_bytes())
+                        .with_context(|| format!("Failed to write {}", key_path.display()))?;
+                    tracing::info!(path = %key_path.display(), "created a new encryption key file; back it up with the database");
+                }
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("Failed to create {}", key_path.display())),
+            }
+        }
+        let encoded =
+            std::fs::read_to_string(&key_path).with_context(|| format!("Failed to read {}", key_path.display()))?;
+        Cipher::from_base64(&encoded).with_context(|| format!("invalid key file {}", key_path.display()))
     }
 
     /// Public base URL without a trailing slash.
@@ -393,6 +440,93 @@ pub fn is_origin(s: &str) -> bool {
     !rest.is_empty()
         && !rest.contains(['/', '?', '#', '@', ' ', '*', '\''])
         && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// Operator settings for outbound requests (`[outbound]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSettings {
+    /// Addresses and hosts that may be reached although they are not
+    /// public: CIDRs (`10.0.0.0/8`, `127.0.0.1/32`, `::1/128`), single
+    /// addresses (`127.0.0.1`) or host names (`idp.corp.internal`, matched
+    /// exactly, or `*.corp.internal` for subdomains). `http` URLs are only
+    /// accepted for these. Needed for self-hosted IdPs on internal networks
+    /// and for the test suite's loopback peers.
+    pub allow_private: Vec<String>,
+    /// Also check webhook deliveries (off by default: webhook URLs are set
+    /// by the vendor's own API key and self-hosted receivers often live on
+    /// private networks; see docs/decisions.md).
+    pub check_webhooks: bool,
+}
+
+/// A sustained rate with a burst allowance. `per_minute = 0` turns the
+/// limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    pub const fn new(per_minute: u32, burst: u32) -> Self {
+        Self { per_minute, burst }
+    }
+}
+
+/// Operator settings (`[limits]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed. The
+    /// client is the right-most address that is not one of them. Empty: the
+    /// TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Portal links opened, per client address.
+    pub portal_launch: Rate,
+    /// Sign-ins started at `/sso/authorize`, per client address.
+    pub sso_authorize: Rate,
+    /// Failed API or SCIM bearer authentications per client address (SCIM:
+    /// per address and directory, so one IdP tenant with a wrong token does
+    /// not block others behind the same IdP egress address).
+    pub auth_failures: Rate,
+    /// Failed bearer authentications per token prefix (the public lookup part
+    /// of a Portico token), from any address.
+    pub auth_failures_per_token: Rate,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            portal_launch: Rate::new(30, 10),
+            // A company's whole staff may sign in from one egress address at 9am.
+            sso_authorize: Rate::new(600, 300),
+            auth_failures: Rate::new(20, 20),
+            auth_failures_per_token: Rate::new(20, 20),
+        }
+    }
+}
+
+impl LimitSettings {
+    /// Configuration errors, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("portal_launch", self.portal_launch),
+            ("sso_authorize", self.sso_authorize),
+            ("auth_failures", self.auth_failures),
+            ("auth_failures_per_token", self.auth_failures_per_token),
+        ] {
+            if rate.per_minute > 0 && rate.burst == 0 {
+                return Err(format!("limits.{name}.burst must be at least 1 when per_minute is set"));
+            }
+        }
+        for entry in &self.trusted_proxies {
+            crate::net::Cidr::parse(entry)
+                .ok_or_else(|| format!("limits.trusted_proxies: {entry:?} is not a CIDR or address"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Which storage backend a database URL selects.

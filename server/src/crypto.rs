@@ -37,49 +37,6 @@ impl Cipher {
         SecretString::from(STANDARD.encode(key))
     }
 
-    /// The key for this deployment: `encryption_key` if set; otherwise, with
-    /// SQLite, a key file `portico.key` beside the database (created 0600 on
-    /// first start). PostgreSQL deployments must set the key explicitly so
-    /// every replica shares it.
-    pub fn for_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
-        if let Some(key) = &settings.encryption_key {
-            return Self::from_base64(key.expose_secret());
-        }
-        let url = &settings.database_url;
-        if crate::config::DatabaseKind::of(url)? == crate::config::DatabaseKind::Postgres {
-            bail!(
-                "encryption_key is required with PostgreSQL (every replica needs the same key): set PORTICO_ENCRYPTION_KEY to the output of `openssl rand -base64 32`"
-            );
-        }
-        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-        let path = path.split('?').next().unwrap_or_default();
-        if path.is_empty() || path.contains(":memory:") {
-            tracing::warn!("in-memory database without encryption_key: using a throw-away key");
-            return Self::from_base64(Self::generate_base64().expose_secret());
-        }
-        let key_path = std::path::Path::new(path).with_file_name("portico.key");
-        if !key_path.exists() {
-            use std::io::Write;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&key_path) {
-                Ok(mut f) => {
-                    f.write_all(Self::generate_base64().expose_secret().as_bytes())
-                        .with_context(|| format!("Failed to write {}", key_path.display()))?;
-                    tracing::info!(path = %key_path.display(), "created a new encryption key file; back it up with the database");
-                }
-                // Another process created it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).with_context(|| format!("Failed to create {}", key_path.display())),
-            }
-        }
-        let encoded =
-            std::fs::read_to_string(&key_path).with_context(|| format!("Failed to read {}", key_path.display()))?;
-        Self::from_base64(&encoded).with_context(|| format!("invalid key file {}", key_path.display()))
-    }
-
     fn aead(&self) -> Aes256Gcm {
         Aes256Gcm::new(self.key.expose_secret().into())
     }

@@ -16,69 +16,17 @@
 //! - bodies are capped and read with a deadline; errors describe the
 //!   response (status, content type, size) and never carry its body.
 
+use crate::config::OutboundSettings;
+use crate::net::AllowEntry;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-/// Operator settings for outbound requests (`[outbound]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OutboundSettings {
-    /// Addresses and hosts that may be reached although they are not
-    /// public: CIDRs (`10.0.0.0/8`, `127.0.0.1/32`, `::1/128`), single
-    /// addresses (`127.0.0.1`) or host names (`idp.corp.internal`, matched
-    /// exactly, or `*.corp.internal` for subdomains). `http` URLs are only
-    /// accepted for these. Needed for self-hosted IdPs on internal networks
-    /// and for the test suite's loopback peers.
-    pub allow_private: Vec<String>,
-    /// Also check webhook deliveries (off by default: webhook URLs are set
-    /// by the vendor's own API key and self-hosted receivers often live on
-    /// private networks; see docs/decisions.md).
-    pub check_webhooks: bool,
-}
-
-/// An address block (`10.0.0.0/8`) or a single address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    net: IpAddr,
-    bits: u8,
-}
-
-impl Cidr {
-    /// `addr/bits`, or a bare address (`[::1]` brackets allowed).
-    pub fn parse(entry: &str) -> Option<Self> {
-        let e = entry.trim();
-        if let Some((addr, bits)) = e.split_once('/') {
-            let net: IpAddr = addr.parse().ok()?;
-            let max = if net.is_ipv4() { 32 } else { 128 };
-            let bits: u8 = bits.parse().ok().filter(|b| *b <= max)?;
-            return Some(Self { net, bits });
-        }
-        let net: IpAddr = e.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
-        Some(Self { net, bits: if net.is_ipv4() { 32 } else { 128 } })
-    }
-
-    /// `ip` lies in this block (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        in_net(ip, self.net, self.bits)
-    }
-}
-
-/// One allow-list entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Allowed {
-    Net(Cidr),
-    Host(String),
-    Suffix(String),
-}
-
 /// What may be reached.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    allowed: Vec<Allowed>,
+    allowed: Vec<AllowEntry>,
 }
 
 /// Why a fetch did not happen or did not succeed. The text is safe to show
@@ -191,44 +139,10 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
     })
 }
 
-fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V4(_)) => a.to_ipv4_mapped().is_some_and(|v4| in_net(IpAddr::V4(v4), net, bits)),
-        (IpAddr::V4(_), IpAddr::V6(_)) => false,
-    }
-}
-
-fn parse_entry(entry: &str) -> Result<Allowed, String> {
-    let e = entry.trim();
-    if e.contains('/') {
-        return Cidr::parse(e).map(Allowed::Net).ok_or_else(|| format!("{entry:?} is not a CIDR"));
-    }
-    if let Some(cidr) = Cidr::parse(e) {
-        return Ok(Allowed::Net(cidr));
-    }
-    let host = e.to_ascii_lowercase();
-    let valid = |h: &str| {
-        !h.is_empty() && h.len() <= 253 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    };
-    match host.strip_prefix("*.") {
-        Some(suffix) if valid(suffix) => Ok(Allowed::Suffix(format!(".{suffix}"))),
-        None if valid(&host) => Ok(Allowed::Host(host)),
-        _ => Err(format!("{entry:?} is neither a CIDR, an address nor a host name")),
-    }
-}
-
 impl Policy {
     /// The policy of `settings`; a bad entry is a configuration error.
     pub fn from_settings(settings: &OutboundSettings) -> Result<Self, String> {
-        let allowed = settings.allow_private.iter().map(|e| parse_entry(e)).collect::<Result<_, _>>()?;
+        let allowed = settings.allow_private.iter().map(|e| AllowEntry::parse(e)).collect::<Result<_, _>>()?;
         Ok(Self { allowed })
     }
 
@@ -239,14 +153,14 @@ impl Policy {
             return self.lists_ip(ip);
         }
         self.allowed.iter().any(|a| match a {
-            Allowed::Host(h) => *h == host,
-            Allowed::Suffix(s) => host.ends_with(s.as_str()),
-            Allowed::Net(_) => false,
+            AllowEntry::Host(h) => *h == host,
+            AllowEntry::Suffix(s) => host.ends_with(s.as_str()),
+            AllowEntry::Net(_) => false,
         })
     }
 
     fn lists_ip(&self, ip: IpAddr) -> bool {
-        self.allowed.iter().any(|a| matches!(a, Allowed::Net(cidr) if cidr.contains(ip)))
+        self.allowed.iter().any(|a| matches!(a, AllowEntry::Net(cidr) if cidr.contains(ip)))
     }
 
     /// `Err` when `ip`, reached for `host`, may not be fetched.

@@ -9,13 +9,7 @@ use serde::Serialize;
 
 use crate::db::StoreError;
 
-/// One invalid field of a request body or query.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldError {
-    /// JSON pointer-ish path, e.g. `domains[1]`.
-    pub field: String,
-    pub message: String,
-}
+pub use crate::fields::FieldError;
 
 /// Every way an API request can fail.
 #[derive(Debug, thiserror::Error)]

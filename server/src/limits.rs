@@ -21,78 +21,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
-use crate::egress::Cidr;
-
-/// A sustained rate with a burst allowance. `per_minute = 0` turns the
-/// limit off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rate {
-    pub per_minute: u32,
-    pub burst: u32,
-}
-
-impl Rate {
-    const fn new(per_minute: u32, burst: u32) -> Self {
-        Self { per_minute, burst }
-    }
-}
-
-/// Operator settings (`[limits]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitSettings {
-    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed. The
-    /// client is the right-most address that is not one of them. Empty: the
-    /// TCP peer is the client.
-    pub trusted_proxies: Vec<String>,
-    /// Portal links opened, per client address.
-    pub portal_launch: Rate,
-    /// Sign-ins started at `/sso/authorize`, per client address.
-    pub sso_authorize: Rate,
-    /// Failed API or SCIM bearer authentications per client address (SCIM:
-    /// per address and directory, so one IdP tenant with a wrong token does
-    /// not block others behind the same IdP egress address).
-    pub auth_failures: Rate,
-    /// Failed bearer authentications per token prefix (the public lookup part
-    /// of a Portico token), from any address.
-    pub auth_failures_per_token: Rate,
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        Self {
-            trusted_proxies: Vec::new(),
-            portal_launch: Rate::new(30, 10),
-            // A company's whole staff may sign in from one egress address at 9am.
-            sso_authorize: Rate::new(600, 300),
-            auth_failures: Rate::new(20, 20),
-            auth_failures_per_token: Rate::new(20, 20),
-        }
-    }
-}
-
-impl LimitSettings {
-    /// Configuration errors, naming the key.
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, rate) in [
-            ("portal_launch", self.portal_launch),
-            ("sso_authorize", self.sso_authorize),
-            ("auth_failures", self.auth_failures),
-            ("auth_failures_per_token", self.auth_failures_per_token),
-        ] {
-            if rate.per_minute > 0 && rate.burst == 0 {
-                return Err(format!("limits.{name}.burst must be at least 1 when per_minute is set"));
-            }
-        }
-        for entry in &self.trusted_proxies {
-            Cidr::parse(entry).ok_or_else(|| format!("limits.trusted_proxies: {entry:?} is not a CIDR or address"))?;
-        }
-        Ok(())
-    }
-}
+use crate::config::{LimitSettings, Rate};
+use crate::net::Cidr;
 
 /// Keys kept per limiter before expired ones are dropped.
 const MAX_KEYS: usize = 50_000;

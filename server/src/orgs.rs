@@ -293,7 +293,7 @@ macro_rules! insert_domains {
             .bind($org_id)
             .bind(domain.as_str())
             .bind($now)
-            .bind(crate::domains::new_verification_token())
+            .bind(crate::secrets::domain_verification_token())
             .execute(&mut *$tx)
             .await?;
         }

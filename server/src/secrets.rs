@@ -35,6 +35,14 @@ pub fn mint(prefix: &str) -> MintedToken {
     MintedToken { token: SecretString::from(token), lookup, hash }
 }
 
+/// A fresh domain verification token (published in DNS, so not secret,
+/// only unguessable): 160 random bits, lowercase hex.
+pub fn domain_verification_token() -> String {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).expect("OS random source available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Splits a presented token into its lookup part, if it has the expected
 /// shape. Never logs or returns the secret part.
 pub fn lookup_of<'a>(prefix: &str, presented: &'a SecretString) -> Option<&'a str> {

@@ -85,7 +85,7 @@ impl Application {
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("Failed to bind {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let cipher = Arc::new(crate::crypto::Cipher::for_settings(&settings)?);
+        let cipher = Arc::new(settings.cipher()?);
         let worker = if settings.webhooks.worker {
             Some(crate::events::delivery::Worker::new(
                 store.clone(),

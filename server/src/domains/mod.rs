@@ -19,13 +19,6 @@ use dns::{DnsChecker, Lookup};
 /// Prefix of the TXT value; the token follows it.
 pub const TXT_VALUE_PREFIX: &str = "portico-verification=";
 
-/// A fresh verification token: 160 random bits, lowercase hex.
-pub fn new_verification_token() -> String {
-    let mut bytes = [0u8; 20];
-    getrandom::fill(&mut bytes).expect("OS random source available");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The DNS record an IT admin publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TxtRecord {
@@ -257,7 +250,7 @@ impl Store {
             .bind(org_id)
             .bind(domain.as_str())
             .bind(now)
-            .bind(new_verification_token())
+            .bind(crate::secrets::domain_verification_token())
             .execute(&mut *tx)
             .await
             .map_err(|e| on_unique(e, format!("{} is already a domain of this organization", domain.as_str())))?;
@@ -520,7 +513,7 @@ mod tests {
 
     #[test]
     fn tokens_are_random_hex() {
-        let (a, b) = (new_verification_token(), new_verification_token());
+        let (a, b) = (crate::secrets::domain_verification_token(), crate::secrets::domain_verification_token());
         assert_eq!(a.len(), 40);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);

@@ -419,7 +419,7 @@ impl Worker {
         store: Store,
         settings: WebhookSettings,
         cipher: Arc<Cipher>,
-        outbound: &crate::egress::OutboundSettings,
+        outbound: &crate::config::OutboundSettings,
     ) -> anyhow::Result<Self> {
         let egress = if outbound.check_webhooks {
             Some(Arc::new(crate::egress::Policy::from_settings(outbound).map_err(|e| anyhow::anyhow!(e))?))

@@ -78,6 +78,12 @@ impl IntoResponse for ScimError {
     }
 }
 
+impl From<patch::PatchError> for ScimError {
+    fn from(e: patch::PatchError) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, scim_type: Some(e.scim_type), detail: e.detail }
+    }
+}
+
 impl From<crate::db::StoreError> for ScimError {
     fn from(e: crate::db::StoreError) -> Self {
         tracing::error!(error = format!("{e:#}"), "SCIM request failed");
@@ -217,12 +223,7 @@ impl crate::db::Store {
     }
 }
 
-/// Does the object's `schemas` array list `urn` (case-insensitive)?
-pub(super) fn lists_schema(obj: &serde_json::Map<String, serde_json::Value>, urn: &str) -> bool {
-    obj.get("schemas")
-        .and_then(serde_json::Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(urn))))
-}
+pub(super) use project::lists_schema;
 
 /// The weak ETag of a resource version.
 pub(super) fn etag(version: i64) -> String {

@@ -4,11 +4,9 @@
 //! create the element when absent, `manager` given as a bare id. Operations
 //! apply to a copy; the caller stores the result only if all succeed.
 
-use axum::http::StatusCode;
 use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, PatchPath, ValFilter};
 use serde_json::{Map, Value, json};
 
-use super::ScimError;
 use super::filter::val_filter_matches;
 
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -21,17 +19,25 @@ enum Op {
     Remove,
 }
 
-fn bad(detail: impl Into<String>) -> ScimError {
-    ScimError { status: StatusCode::BAD_REQUEST, scim_type: Some("invalidValue"), detail: detail.into() }
+/// Why a PatchOp was refused: its RFC 7644 §3.12 `scimType` and what is
+/// wrong. Always a `400` at the HTTP edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchError {
+    pub scim_type: &'static str,
+    pub detail: String,
 }
 
-fn bad_path(detail: impl Into<String>) -> ScimError {
-    ScimError { status: StatusCode::BAD_REQUEST, scim_type: Some("invalidPath"), detail: detail.into() }
+fn bad(detail: impl Into<String>) -> PatchError {
+    PatchError { scim_type: "invalidValue", detail: detail.into() }
+}
+
+fn bad_path(detail: impl Into<String>) -> PatchError {
+    PatchError { scim_type: "invalidPath", detail: detail.into() }
 }
 
 /// Applies the PatchOp `request` to `resource` (a SCIM resource object).
-pub fn apply(resource: &mut Value, request: &Value) -> Result<(), ScimError> {
-    if !request.as_object().is_some_and(|o| super::lists_schema(o, PATCH_SCHEMA)) {
+pub fn apply(resource: &mut Value, request: &Value) -> Result<(), PatchError> {
+    if !request.as_object().is_some_and(|o| super::project::lists_schema(o, PATCH_SCHEMA)) {
         return Err(bad(format!("`schemas` must be [\"{PATCH_SCHEMA}\"]")));
     }
     let ops = request
@@ -49,7 +55,7 @@ pub fn apply(resource: &mut Value, request: &Value) -> Result<(), ScimError> {
     Ok(())
 }
 
-fn apply_one(resource: &mut Value, op: &Value) -> Result<(), ScimError> {
+fn apply_one(resource: &mut Value, op: &Value) -> Result<(), PatchError> {
     let field =
         |name: &str| op.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))).map(|(_, v)| v);
     let kind = match field("op").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
@@ -61,11 +67,7 @@ fn apply_one(resource: &mut Value, op: &Value) -> Result<(), ScimError> {
     let value = field("value").cloned();
     let path = field("path").and_then(Value::as_str).map(str::trim).filter(|p| !p.is_empty());
     match (path, kind) {
-        (None, Op::Remove) => Err(ScimError {
-            status: StatusCode::BAD_REQUEST,
-            scim_type: Some("noTarget"),
-            detail: "remove needs a path".into(),
-        }),
+        (None, Op::Remove) => Err(PatchError { scim_type: "noTarget", detail: "remove needs a path".into() }),
         (None, _) => {
             let Some(Value::Object(values)) = value else {
                 return Err(bad("without a path, `value` must be an object of attributes"));
@@ -144,7 +146,7 @@ fn apply_one(resource: &mut Value, op: &Value) -> Result<(), ScimError> {
 
 /// A pathless value key: `userName`, `name.givenName`, an extension URN
 /// (whole object) or `<urn>:<attr>` (split at the last `:`).
-fn pathless_key(key: &str) -> Result<AttrPath, ScimError> {
+fn pathless_key(key: &str) -> Result<AttrPath, PatchError> {
     if let Some(ext) = EXTENSIONS.iter().find(|e| key.eq_ignore_ascii_case(e)) {
         return Ok(AttrPath { uri: None, name: (*ext).to_owned(), sub_attr: None });
     }
@@ -205,7 +207,7 @@ fn entry_in<'a>(map: &'a mut Map<String, Value>, key: &str, create: bool) -> Opt
     }
 }
 
-fn set_attr(resource: &mut Value, path: &AttrPath, kind: Op, value: Value) -> Result<(), ScimError> {
+fn set_attr(resource: &mut Value, path: &AttrPath, kind: Op, value: Value) -> Result<(), PatchError> {
     // A whole extension object given pathless: merge its attributes.
     if path.uri.is_none() && EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(&path.name)) {
         let Value::Object(attrs) = value else { return Err(bad(format!("{} must be an object", path.name))) };
@@ -324,7 +326,7 @@ mod tests {
         })
     }
 
-    fn patch(ops: Value) -> Result<Value, ScimError> {
+    fn patch(ops: Value) -> Result<Value, PatchError> {
         let mut u = user();
         apply(&mut u, &json!({ "schemas": [PATCH_SCHEMA], "Operations": ops }))?;
         Ok(u)
@@ -367,11 +369,11 @@ mod tests {
         let u = patch(json!([{ "op": "remove", "path": "name.givenName" }, { "op": "remove", "path": "emails[type eq \"work\"]" }])).unwrap();
         assert!(u["name"].get("givenName").is_none());
         assert_eq!(u["emails"], json!([]));
-        assert!(patch(json!([{ "op": "remove" }])).is_err_and(|e| e.scim_type == Some("noTarget")));
+        assert!(patch(json!([{ "op": "remove" }])).is_err_and(|e| e.scim_type == "noTarget"));
         assert!(patch(json!([{ "op": "explode", "path": "userName", "value": 1 }])).is_err());
         assert!(
             patch(json!([{ "op": "add", "path": "emails[type eq", "value": 1 }]))
-                .is_err_and(|e| e.scim_type == Some("invalidPath"))
+                .is_err_and(|e| e.scim_type == "invalidPath")
         );
         assert!(patch(json!([])).is_err());
         let mut u = user();

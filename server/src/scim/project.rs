@@ -4,6 +4,13 @@
 use serde_json::{Map, Value};
 
 /// Known schema extensions: their attributes live in an object under the URN.
+/// Does the object's `schemas` array list `urn` (case-insensitive)?
+pub fn lists_schema(obj: &serde_json::Map<String, serde_json::Value>, urn: &str) -> bool {
+    obj.get("schemas")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(urn))))
+}
+
 pub const EXTENSIONS: &[&str] = &["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
 
 /// Always returned, whatever `attributes` says.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{AttributeMap, ConnectionInput, IdpConfig, OidcConfig, SamlConfig, oidc::OidcProviders, saml};
 use crate::crypto::Cipher;
 use crate::egress::{Egress, Redirects};
-use crate::error::FieldError;
+use crate::fields::FieldError;
 
 /// A connection as submitted.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
-use portico_server::limits::Rate;
+use portico_server::config::Rate;
 
 fn local(app: &TestApp, link: &Value) -> String {
     link["url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address)
