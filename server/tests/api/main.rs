@@ -10,6 +10,7 @@ mod helpers;
 mod limits;
 mod logs;
 mod mail;
+mod migrations;
 mod orgs;
 #[path = "../peers/peers.rs"]
 #[allow(dead_code)]
