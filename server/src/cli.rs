@@ -243,21 +243,21 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Events(EventsCommand::Tail { types, org, after, json }) => {
             let store = Store::connect(&settings.database_url, 2).await?;
-            let mut filter = crate::api::events::parse_filter(types.as_deref(), org.as_deref())
+            let mut filter = crate::http::api::events::parse_filter(types.as_deref(), org.as_deref())
                 .map_err(|e| anyhow::anyhow!("{}", problem_text(e)))?;
             filter.after = Some(match after {
                 Some(a) => Uuid::try_parse(&a).map_err(|_| anyhow::anyhow!("--after must be an event id"))?,
-                None => {
-                    crate::events::delivery::uuid_ceil(time::OffsetDateTime::now_utc() - crate::api::events::SETTLE)
-                }
+                None => crate::events::delivery::uuid_ceil(
+                    time::OffsetDateTime::now_utc() - crate::http::api::events::SETTLE,
+                ),
             });
-            let mut follow = crate::api::events::follow(store, filter);
+            let mut follow = crate::http::api::events::follow(store, filter);
             loop {
                 let e = tokio::select! {
                     e = follow.next() => e,
                     _ = tokio::signal::ctrl_c() => return Ok(()),
                 };
-                let out = crate::api::events::EventOut::from(e);
+                let out = crate::http::api::events::EventOut::from(e);
                 if json {
                     println!("{}", serde_json::to_string(&out)?);
                 } else {
@@ -279,9 +279,9 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 /// The human part of an API error, for CLI messages.
-fn problem_text(e: crate::error::ApiError) -> String {
+fn problem_text(e: crate::http::error::ApiError) -> String {
     match e {
-        crate::error::ApiError::Validation(errors) => {
+        crate::http::error::ApiError::Validation(errors) => {
             errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
         }
         other => other.to_string(),

@@ -1,9 +1,7 @@
 //! Portico server: vendor REST API, portal backend, storage.
 //! `main.rs` is a thin CLI over [`cli::run`].
 
-pub mod api;
 pub mod api_keys;
-pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -11,10 +9,9 @@ pub mod db;
 pub mod directories;
 pub mod domains;
 pub mod egress;
-pub mod error;
 pub mod events;
 pub mod fields;
-pub mod limits;
+pub mod http;
 pub mod mail;
 pub mod net;
 pub mod orgs;

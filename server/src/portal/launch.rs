@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::SessionPolicy;
 use super::links::Redeemed;
-use crate::limits::{ClientAddr, retry_after_secs};
+use crate::http::AppState;
+use crate::http::limits::{ClientAddr, retry_after_secs};
 use crate::mail::html_escape;
-use crate::startup::AppState;
 
 #[derive(Deserialize)]
 pub struct LaunchParams {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::db::{Store, StoreError};
-use crate::error::FieldError;
+use crate::http::error::FieldError;
 use crate::mail::{Mailer, PortalLinkEmail};
 
 pub mod launch;

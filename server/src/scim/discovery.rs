@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::groups::GROUP_SCHEMA;
 use super::users::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::{ScimError, scim_json};
-use crate::startup::AppState;
+use crate::http::AppState;
 
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";

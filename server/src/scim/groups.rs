@@ -24,7 +24,7 @@ use super::{ScimBody, ScimError};
 use crate::db::events::{NewEvent, insert_event, kinds};
 use crate::db::{BeginWrite, Store, StoreError, with_pool};
 use crate::directories::ScimPrincipal;
-use crate::startup::AppState;
+use crate::http::AppState;
 
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 

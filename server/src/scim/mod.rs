@@ -14,7 +14,7 @@ use axum::routing::get;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::startup::AppState;
+use crate::http::AppState;
 
 pub(crate) mod batch;
 pub mod discovery;
@@ -24,6 +24,7 @@ pub mod patch;
 pub mod project;
 pub mod requests;
 pub mod search;
+pub mod store;
 pub mod users;
 
 /// SCIM media type (RFC 7644 §8.1).
@@ -45,7 +46,7 @@ impl ScimError {
     /// Too many failed authentications from this client: 429 with
     /// `Retry-After` (RFC 7644 §3.12 lists 429 for rate limiting).
     pub fn too_many(wait: std::time::Duration) -> Response {
-        let secs = crate::limits::retry_after_secs(wait);
+        let secs = crate::http::limits::retry_after_secs(wait);
         let error =
             Self::new(StatusCode::TOO_MANY_REQUESTS, format!("too many failed authentications; retry in {secs} s"));
         let mut response = error.into_response();
@@ -109,116 +110,6 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ScimBody {
                 e.body_text()
             };
             ScimError::new(status, detail)
-        })
-    }
-}
-
-impl crate::db::Store {
-    /// Resource `id` of `directory` from `table` (`directory_users`,
-    /// `directory_groups`) as `T`.
-    pub(super) async fn resource_by_id<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        id: Uuid,
-        directory: Uuid,
-    ) -> Result<Option<T>, crate::db::StoreError>
-    where
-        T: Send + Unpin,
-        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1 AND directory_id = $2");
-        crate::db::with_pool!(self, |pool| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).bind(directory).fetch_optional(pool).await?)
-        })
-    }
-
-    /// The resources of `directory` in `table` among `ids` (ids of other
-    /// directories and unknown ids are simply absent), oldest first.
-    pub(super) async fn resources_by_ids<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        ids: &[Uuid],
-        directory: Uuid,
-    ) -> Result<Vec<T>, crate::db::StoreError>
-    where
-        T: Send + Unpin,
-        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        let mut out = Vec::with_capacity(ids.len());
-        // Bind limits: a few hundred ids per statement.
-        for chunk in ids.chunks(500) {
-            let rows: Vec<T> = crate::db::with_pool!(self, |pool| {
-                let mut q = sqlx::QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE directory_id = "));
-                q.push_bind(directory).push(" AND id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(") ORDER BY id");
-                q.build_query_as().fetch_all(pool).await?
-            });
-            out.extend(rows);
-        }
-        Ok(out)
-    }
-
-    /// One page of `directory`'s resources in `table` in `key` order (a
-    /// column unique within a directory, first of an index after
-    /// `directory_id`), with the total. `start` is SCIM's 1-based index.
-    /// Unfiltered listings (an IdP's initial import pages through every
-    /// user) read only the page.
-    pub(super) async fn resources_page<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        key: &str,
-        directory: Uuid,
-        start: i64,
-        count: i64,
-    ) -> Result<(i64, Vec<T>), crate::db::StoreError>
-    where
-        T: Send + Unpin,
-        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        let total_sql = format!("SELECT COUNT(*) FROM {table} WHERE directory_id = $1");
-        // The offset is walked in the (directory_id, key) index, not the table.
-        let page_sql = format!(
-            "SELECT {columns} FROM {table} WHERE directory_id = $1 AND {key} IN \
-             (SELECT {key} FROM {table} WHERE directory_id = $1 ORDER BY {key} LIMIT $2 OFFSET $3) ORDER BY {key}"
-        );
-        crate::db::with_pool!(self, |pool| {
-            let (total,): (i64,) =
-                sqlx::query_as(sqlx::AssertSqlSafe(total_sql.clone())).bind(directory).fetch_one(pool).await?;
-            let rows = if count == 0 || start > total {
-                Vec::new()
-            } else {
-                sqlx::query_as(sqlx::AssertSqlSafe(page_sql.clone()))
-                    .bind(directory)
-                    .bind(count)
-                    .bind(start - 1)
-                    .fetch_all(pool)
-                    .await?
-            };
-            Ok((total, rows))
-        })
-    }
-
-    /// Every resource of `directory` in `table`, oldest first.
-    pub(super) async fn resources_of<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        directory: Uuid,
-    ) -> Result<Vec<T>, crate::db::StoreError>
-    where
-        T: Send + Unpin,
-        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        let sql = format!("SELECT {columns} FROM {table} WHERE directory_id = $1 ORDER BY id");
-        crate::db::with_pool!(self, |pool| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(directory).fetch_all(pool).await?)
         })
     }
 }
@@ -318,10 +209,10 @@ async fn authenticate(
 }
 
 async fn authorize(state: &AppState, directory: Uuid, request: Request, next: Next) -> Result<Response, ScimError> {
-    let token = crate::api::bearer_token(request.headers());
+    let token = crate::http::api::bearer_token(request.headers());
     // Per address and directory: an IdP's shared egress address with one
     // tenant's wrong token must not block the other tenants.
-    let address = crate::limits::ClientAddr::of(request.extensions()).key();
+    let address = crate::http::limits::ClientAddr::of(request.extensions()).key();
     let attempt = match state.limits.auth.begin(format!("{address} {directory}"), token.as_ref()) {
         Ok(attempt) => attempt,
         Err(wait) => return Ok(ScimError::too_many(wait)),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::users::{ListParams, invalid, list_response, paging, parse_body, parse_filter};
 use super::{ScimBody, ScimError};
 use crate::directories::ScimPrincipal;
-use crate::startup::AppState;
+use crate::http::AppState;
 
 const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 

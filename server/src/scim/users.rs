@@ -18,7 +18,7 @@ use super::{ScimBody, ScimError, scim_json};
 use crate::db::events::{NewEvent, insert_event, kinds};
 use crate::db::{BeginWrite, Store, StoreError, with_pool};
 use crate::directories::ScimPrincipal;
-use crate::startup::AppState;
+use crate::http::AppState;
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -160,7 +160,7 @@ pub(super) fn parse_body(body: &[u8]) -> Result<Value, ScimError> {
         scim_type: Some("invalidSyntax"),
         detail: format!("malformed JSON: {e}"),
     })?;
-    if crate::error::json_has_nul(body) {
+    if crate::http::error::json_has_nul(body) {
         return Err(invalid("strings must not contain NUL characters (\\u0000)"));
     }
     Ok(value)

@@ -7,6 +7,7 @@
 //! record `connection.updated`. IdP secrets are stored encrypted.
 
 pub mod flow;
+pub mod logins;
 pub mod oidc;
 pub mod saml;
 pub mod setup;

@@ -11,9 +11,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{ApiJson, parse_id};
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 use crate::portal::{IssuedLink, LinkError, LinkRequest, issue_link};
-use crate::startup::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -11,8 +11,8 @@ use axum::routing::get;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 
 pub mod connections;
 mod directories;
@@ -62,7 +62,7 @@ pub fn with_api_key(routes: Router<AppState>, state: AppState) -> Router<AppStat
 
 async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let presented = bearer_token(req.headers());
-    let source = crate::limits::ClientAddr::of(req.extensions()).key();
+    let source = crate::http::limits::ClientAddr::of(req.extensions()).key();
     let attempt = state.limits.auth.begin(source, presented.as_ref()).map_err(ApiError::TooManyRequests)?;
     let key_id = match &presented {
         Some(token) => state.store.authenticate_api_key(token).await?,
@@ -113,8 +113,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         })?;
         let value = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
         // Checked after parsing, so malformed JSON is reported as such.
-        if crate::error::json_has_nul(&bytes) {
-            return Err(ApiError::Validation(vec![crate::error::FieldError {
+        if crate::http::error::json_has_nul(&bytes) {
+            return Err(ApiError::Validation(vec![crate::http::error::FieldError {
                 field: "body".into(),
                 message: "text must not contain NUL characters (\\u0000)".into(),
             }]));
@@ -132,7 +132,7 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(e) => ApiError::Validation(vec![crate::error::FieldError {
+        JsonRejection::JsonDataError(e) => ApiError::Validation(vec![crate::http::error::FieldError {
             field: "body".into(),
             message: e
                 .body_text()

@@ -9,10 +9,10 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::{ApiJson, parse_id};
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 use crate::sso::setup::{ConnectionRequest, build};
 use crate::sso::{Attempt, Connection};
-use crate::startup::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

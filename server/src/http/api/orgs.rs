@@ -12,9 +12,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::{ApiJson, ApiQuery};
-use crate::error::{ApiError, FieldError};
+use crate::http::AppState;
+use crate::http::error::{ApiError, FieldError};
 use crate::orgs::{DomainName, ExternalId, NewOrganization, OrgBranding, OrgName, OrgQuery, OrgUpdate, Organization};
-use crate::startup::AppState;
 
 /// Most domains one organization may list.
 const MAX_DOMAINS: usize = 100;

@@ -30,7 +30,7 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
-    #[error("too many requests; retry in {} s", crate::limits::retry_after_secs(*.0))]
+    #[error("too many requests; retry in {} s", crate::http::limits::retry_after_secs(*.0))]
     TooManyRequests(std::time::Duration),
     #[error("{0}")]
     BadGateway(String),
@@ -117,7 +117,7 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico\""));
             }
             ApiError::TooManyRequests(wait) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(crate::limits::retry_after_secs(*wait)));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(crate::http::limits::retry_after_secs(*wait)));
             }
             _ => {}
         }

@@ -20,10 +20,10 @@ use super::ApiQuery;
 use super::webhooks::Replayed;
 use crate::db::Store;
 use crate::db::events::{EventFilter, StoredEvent};
-use crate::error::ApiError;
 use crate::events::delivery::{AttemptInfo, ReplayScope, uuid_ceil};
 use crate::events::webhooks::EventPattern;
-use crate::startup::AppState;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 
 /// Readers see an event only once it is this old, so a transaction that
 /// committed late with an earlier id is not skipped by a cursor.

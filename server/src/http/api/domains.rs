@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::{ApiJson, ApiQuery};
 use crate::domains::Domain;
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 use crate::orgs::DomainName;
-use crate::startup::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

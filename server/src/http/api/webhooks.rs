@@ -10,11 +10,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{ApiJson, ApiQuery};
-use crate::error::{ApiError, FieldError};
 use crate::events::delivery::{DeliveryInfo, ReplayScope, uuid_ceil, uuid_floor};
 use crate::events::signing::generate_secret;
 use crate::events::webhooks::{Endpoint, EndpointUpdate, EventPattern};
-use crate::startup::AppState;
+use crate::http::AppState;
+use crate::http::error::{ApiError, FieldError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

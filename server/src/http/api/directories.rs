@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::{ApiJson, parse_id};
 use crate::directories::{Directory, PROVIDERS, WithToken};
-use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
+use crate::http::AppState;
+use crate::http::error::{ApiError, FieldError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
