@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiJson, ApiQuery};
+use super::{ApiJson, ApiQuery, parse_id};
 use crate::domains::Domain;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -22,12 +22,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/domains/lookup", get(lookup))
 }
 
-fn org_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("organization {raw:?} not found")))
-}
-
 async fn require_org(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
-    let id = org_id(raw)?;
+    let id = parse_id(raw, "organization")?;
     state.store.get_org(id).await?.ok_or_else(|| ApiError::NotFound(format!("organization {raw} not found")))?;
     Ok(id)
 }
@@ -59,7 +55,7 @@ async fn add(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AddBody>,
 ) -> Result<(StatusCode, Json<Domain>), ApiError> {
-    let org = org_id(&id)?;
+    let org = parse_id(&id, "organization")?;
     let domain = DomainName::parse(&body.domain).map_err(|m| ApiError::invalid("domain", m))?;
     let added = state
         .store
@@ -74,7 +70,7 @@ async fn show(
     State(state): State<AppState>,
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<Json<Domain>, ApiError> {
-    let org = org_id(&id)?;
+    let org = parse_id(&id, "organization")?;
     let name = domain.to_ascii_lowercase();
     state.store.get_domain(&state.domains.policy, org, &name).await?.map(Json).ok_or_else(|| domain_not_found(&domain))
 }
@@ -83,7 +79,7 @@ async fn remove(
     State(state): State<AppState>,
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let org = org_id(&id)?;
+    let org = parse_id(&id, "organization")?;
     if state.store.remove_domain(org, &domain.to_ascii_lowercase()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -96,7 +92,7 @@ async fn verify(
     State(state): State<AppState>,
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<Json<Domain>, ApiError> {
-    let org = org_id(&id)?;
+    let org = parse_id(&id, "organization")?;
     let policy = &state.domains.policy;
     let current = state
         .store

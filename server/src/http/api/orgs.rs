@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::{ApiJson, ApiQuery};
+use super::{ApiJson, ApiQuery, parse_id};
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
 use crate::orgs::{DomainName, ExternalId, NewOrganization, OrgBranding, OrgName, OrgQuery, OrgUpdate, Organization};
@@ -123,10 +123,6 @@ fn field<T>(result: Result<T, String>, name: &str, errors: &mut Vec<FieldError>)
     result.map_err(|message| errors.push(FieldError { field: name.into(), message })).ok()
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("organization {raw:?} not found")))
-}
-
 fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
@@ -163,7 +159,7 @@ async fn create(
 
 #[tracing::instrument(skip_all, fields(org_id = %id))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Organization>, ApiError> {
-    let uuid = parse_id(&id)?;
+    let uuid = parse_id(&id, "organization")?;
     state.store.get_org(uuid).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))
 }
 
@@ -195,7 +191,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Json<Organization>, ApiError> {
-    let uuid = parse_id(&id)?;
+    let uuid = parse_id(&id, "organization")?;
     let mut errors = Vec::new();
     let mut update = OrgUpdate::default();
     if let Some(raw) = &body.name {
@@ -225,7 +221,7 @@ async fn update(
 
 #[tracing::instrument(skip_all, fields(org_id = %id))]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let uuid = parse_id(&id)?;
+    let uuid = parse_id(&id, "organization")?;
     if state.store.delete_org(uuid).await? {
         tracing::info!("organization deleted");
         Ok(StatusCode::NO_CONTENT)

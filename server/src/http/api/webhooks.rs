@@ -7,9 +7,8 @@ use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use super::{ApiJson, ApiQuery};
+use super::{ApiJson, ApiQuery, parse_id};
 use crate::events::delivery::{DeliveryInfo, ReplayScope, uuid_ceil, uuid_floor};
 use crate::events::signing::generate_secret;
 use crate::events::webhooks::{Endpoint, EndpointUpdate, EventPattern};
@@ -95,10 +94,6 @@ fn check_description(d: Option<&str>, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn endpoint_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::NotFound(format!("webhook endpoint {raw:?} not found")))
-}
-
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("webhook endpoint {id} not found"))
 }
@@ -133,7 +128,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<EndpointList>, ApiEr
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Endpoint>, ApiError> {
-    state.store.get_endpoint(endpoint_id(&id)?).await?.map(Json).ok_or_else(|| not_found(&id))
+    state.store.get_endpoint(parse_id(&id, "webhook endpoint")?).await?.map(Json).ok_or_else(|| not_found(&id))
 }
 
 async fn update(
@@ -141,7 +136,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Json<Endpoint>, ApiError> {
-    let uuid = endpoint_id(&id)?;
+    let uuid = parse_id(&id, "webhook endpoint")?;
     let mut errors = Vec::new();
     if let Some(url) = &body.url {
         check_url(url, &mut errors);
@@ -158,11 +153,15 @@ async fn update(
 }
 
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if state.store.delete_endpoint(endpoint_id(&id)?).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_found(&id)) }
+    if state.store.delete_endpoint(parse_id(&id, "webhook endpoint")?).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
 }
 
 async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<WithSecret>, ApiError> {
-    let uuid = endpoint_id(&id)?;
+    let uuid = parse_id(&id, "webhook endpoint")?;
     let secret = generate_secret();
     if !state.store.set_endpoint_secret(uuid, &state.cipher.seal(secret.expose_secret())).await? {
         return Err(not_found(&id));
@@ -190,7 +189,7 @@ async fn deliveries(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let uuid = endpoint_id(&id)?;
+    let uuid = parse_id(&id, "webhook endpoint")?;
     state.store.get_endpoint(uuid).await?.ok_or_else(|| not_found(&id))?;
     if let Some(s) = params.status.as_deref() {
         if !["pending", "delivering", "succeeded", "failed"].contains(&s) {
@@ -224,7 +223,7 @@ async fn replay(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReplayBody>,
 ) -> Result<(StatusCode, Json<Replayed>), ApiError> {
-    let uuid = endpoint_id(&id)?;
+    let uuid = parse_id(&id, "webhook endpoint")?;
     let endpoint = state.store.get_endpoint(uuid).await?.ok_or_else(|| not_found(&id))?;
     if body.from > body.to {
         return Err(ApiError::invalid("from", "must not be after `to`"));
