@@ -12,10 +12,10 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use portico_server::config::Settings;
 use portico_server::crypto::Cipher;
-use portico_server::db::Store;
 use portico_server::events::delivery::Worker;
 use portico_server::events::webhooks::EventPattern;
 use portico_server::orgs::{NewOrganization, OrgName};
+use portico_server::store::Store;
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 

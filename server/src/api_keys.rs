@@ -6,9 +6,9 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::db::BeginWrite;
-use crate::db::{Store, StoreError, with_pool};
 use crate::secrets;
+use crate::store::BeginWrite;
+use crate::store::{Store, StoreError, with_pool};
 
 /// Prefix of every API key, so leaked keys are recognisable by scanners.
 pub const API_KEY_PREFIX: &str = "psk_";

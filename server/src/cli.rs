@@ -8,9 +8,9 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::db::Store;
 use crate::orgs::{DomainName, ExternalId, NewOrganization, OrgName, OrgQuery};
 use crate::startup::Application;
+use crate::store::Store;
 
 /// Portico: self-hosted customer admin portal with SSO and SCIM.
 #[derive(Parser)]

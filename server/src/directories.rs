@@ -9,9 +9,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::events::{NewEvent, insert_event, kinds};
-use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::events::{EventKind, NewEvent};
 use crate::secrets;
+use crate::store::events::insert_event;
+use crate::store::{BeginWrite, Store, StoreError, with_pool};
 
 /// Prefix of SCIM bearer tokens.
 pub const SCIM_TOKEN_PREFIX: &str = "scim_";
@@ -224,7 +225,7 @@ impl Store {
             }
             if dir.state == "active" {
                 let data = Directory { state: "disabled".into(), updated_at: OffsetDateTime::now_utc(), ..dir.clone() };
-                insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_DISABLED, Some(dir.organization_id), &data))?;
+                insert_event!(tx, &NewEvent::new(EventKind::DirectoryDisabled, Some(dir.organization_id), &data))?;
             }
             tx.commit().await?;
             self.forget_scim_tokens(id);
@@ -308,7 +309,7 @@ impl Store {
             if activate {
                 let data =
                     Directory { state: "active".into(), updated_at: now, last_request_at: Some(now), ..dir.clone() };
-                insert_event!(tx, &NewEvent::new(kinds::DIRECTORY_ENABLED, Some(dir.organization_id), &data))?;
+                insert_event!(tx, &NewEvent::new(EventKind::DirectoryEnabled, Some(dir.organization_id), &data))?;
             }
             tx.commit().await?;
             if activate {

@@ -5,9 +5,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::BeginWrite;
-use crate::db::events::{NewEvent, insert_event, kinds};
-use crate::db::{Store, StoreError, on_unique, with_pool};
+use crate::events::{EventKind, NewEvent};
+use crate::store::BeginWrite;
+use crate::store::events::insert_event;
+use crate::store::{Store, StoreError, on_unique, with_pool};
 
 /// A validated organization display name: 1–200 characters after trimming,
 /// no control characters.
@@ -386,7 +387,7 @@ impl Store {
             .map_err(|e| on_unique(e, CONFLICT_EXTERNAL_ID))?;
             insert_domains!(tx, id, &new.domains, now);
             let org = fetch_org!(tx, id).ok_or_else(|| anyhow::anyhow!("created organization vanished"))?;
-            insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_CREATED, Some(id), &org))?;
+            insert_event!(tx, &NewEvent::new(EventKind::OrganizationCreated, Some(id), &org))?;
             tx.commit().await?;
             self.announce_events();
             Ok(org)
@@ -513,7 +514,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let org = fetch_org!(tx, id).ok_or_else(|| anyhow::anyhow!("updated organization vanished"))?;
-            insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_UPDATED, Some(id), &org))?;
+            insert_event!(tx, &NewEvent::new(EventKind::OrganizationUpdated, Some(id), &org))?;
             tx.commit().await?;
             self.announce_events();
             Ok(Some(org))
@@ -530,7 +531,7 @@ impl Store {
                 return Ok(false);
             };
             sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_DELETED, Some(id), &org))?;
+            insert_event!(tx, &NewEvent::new(EventKind::OrganizationDeleted, Some(id), &org))?;
             tx.commit().await?;
             self.announce_events();
             Ok(true)

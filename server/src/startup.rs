@@ -9,7 +9,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
-use crate::db::Store;
+use crate::store::Store;
 
 /// A built, bound, not yet serving Portico.
 pub struct Application {
@@ -50,7 +50,7 @@ impl Application {
         };
         let domains = Arc::new(crate::domains::DomainService::from_settings(&settings.domains)?);
         let domain_worker = settings.domains.worker;
-        let (scim_log, scim_log_writer) = crate::scim::requests::RequestLog::new(store.clone());
+        let (scim_log, scim_log_writer) = crate::services::scim_log::RequestLog::new(store.clone());
         let router = crate::http::router(settings, store.clone(), cipher, domains.clone(), scim_log)?;
         Ok(Self {
             listener,

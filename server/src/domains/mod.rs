@@ -11,9 +11,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::config::DomainSettings;
-use crate::db::events::{NewEvent, insert_event, kinds};
-use crate::db::{BeginWrite, Store, StoreError, on_unique, with_pool};
+use crate::events::{EventKind, NewEvent};
 use crate::orgs::{DomainName, DomainState, refuse_if_verified_elsewhere, touch_org};
+use crate::store::events::insert_event;
+use crate::store::{BeginWrite, Store, StoreError, on_unique, with_pool};
 use dns::{DnsChecker, Lookup};
 
 /// Prefix of the TXT value; the token follows it.
@@ -256,7 +257,7 @@ impl Store {
             .map_err(|e| on_unique(e, format!("{} is already a domain of this organization", domain.as_str())))?;
             let row: DomainRow = sqlx::query_as(select_domains!("id = $1")).bind(id).fetch_one(&mut *tx).await?;
             let org = touch_org!(tx, org_id, now);
-            insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_UPDATED, Some(org_id), &org))?;
+            insert_event!(tx, &NewEvent::new(EventKind::OrganizationUpdated, Some(org_id), &org))?;
             tx.commit().await?;
             self.announce_events();
             Ok(Some(policy.domain(row)))
@@ -278,7 +279,7 @@ impl Store {
                 return Ok(false);
             }
             let org = touch_org!(tx, org_id, now);
-            insert_event!(tx, &NewEvent::new(kinds::ORGANIZATION_UPDATED, Some(org_id), &org))?;
+            insert_event!(tx, &NewEvent::new(EventKind::OrganizationUpdated, Some(org_id), &org))?;
             tx.commit().await?;
             self.announce_events();
             Ok(true)
@@ -367,14 +368,14 @@ impl Store {
                             "verified".to_owned(),
                             format!("found {}", before.verification.value),
                             None,
-                            Some(kinds::DOMAIN_VERIFIED),
+                            Some(EventKind::DomainVerified),
                         )
                     }
                 }
                 Verdict::NotFound(msg) | Verdict::LookupFailed(msg) => {
                     let expired = now >= row.created_at + policy.pending_timeout;
                     if row.state == "pending" && expired {
-                        ("failed".to_owned(), msg.clone(), None, Some(kinds::DOMAIN_VERIFICATION_FAILED))
+                        ("failed".to_owned(), msg.clone(), None, Some(EventKind::DomainVerificationFailed))
                     } else {
                         (row.state.clone(), msg.clone(), self.next_check(policy, &row, checks, now), None)
                     }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::signing;
 use crate::config::WebhookSettings;
 use crate::crypto::Cipher;
-use crate::db::{BeginWrite, Pool, Store, StoreError, with_pool};
+use crate::store::{BeginWrite, Pool, Store, StoreError, with_pool};
 
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone, sqlx::FromRow)]

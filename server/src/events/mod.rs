@@ -1,41 +1,124 @@
 //! Events beyond the outbox table: the catalog, webhook endpoints, Standard
 //! Webhooks signing, the delivery worker, and the live stream.
 //!
-//! The outbox itself (`insert_event!`, `list_events`) lives in
-//! `db/events.rs` because every store function that changes state uses it.
+//! The catalog ([`EventKind`]) and [`NewEvent`] are model types; the outbox
+//! table itself is written by `store::Tx::record` and read in
+//! `store/events.rs`.
 
 pub mod delivery;
 pub mod signing;
 pub mod webhooks;
 
-/// Every event type Portico emits. Webhook subscriptions must match at least
-/// one of them, so a typo cannot silently subscribe to nothing.
-pub const CATALOG: &[&str] = &[
-    "organization.created",
-    "organization.updated",
-    "organization.deleted",
-    "sso.enabled",
-    "sso.disabled",
-    "connection.created",
-    "connection.updated",
-    "connection.deleted",
-    "connection.certificate_expiring",
-    "directory.enabled",
-    "directory.disabled",
-    "directory.user.created",
-    "directory.user.updated",
-    "directory.user.deleted",
-    "directory.group.created",
-    "directory.group.updated",
-    "directory.group.deleted",
-    "directory.group.user_added",
-    "directory.group.user_removed",
-    "domain.verified",
-    "domain.verification_failed",
-    "portal.link.created",
-    "portal.session.started",
-    "portal.link.revoked",
-    "portal.session.revoked",
-    "authentication.sso_succeeded",
-    "authentication.sso_failed",
-];
+/// Declares [`EventKind`]: one variant per event type, with its wire name.
+macro_rules! event_kinds {
+    ($($variant:ident => $name:literal,)+) => {
+        /// Every event type Portico emits: the catalog. The names are part of
+        /// the public product contract (docs/events.md) and are stored as
+        /// TEXT in `events.type`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum EventKind {
+            $(#[serde(rename = $name)] $variant,)+
+        }
+
+        impl EventKind {
+            /// The whole catalog, in documentation order.
+            pub const ALL: &[EventKind] = &[$(EventKind::$variant,)+];
+
+            /// The wire name, e.g. `sso.enabled`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$variant => $name,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for EventKind {
+            type Err = UnknownEventKind;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok(EventKind::$variant),)+
+                    _ => Err(UnknownEventKind(s.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    OrganizationCreated => "organization.created",
+    OrganizationUpdated => "organization.updated",
+    OrganizationDeleted => "organization.deleted",
+    SsoEnabled => "sso.enabled",
+    SsoDisabled => "sso.disabled",
+    ConnectionCreated => "connection.created",
+    ConnectionUpdated => "connection.updated",
+    ConnectionDeleted => "connection.deleted",
+    ConnectionCertificateExpiring => "connection.certificate_expiring",
+    DirectoryEnabled => "directory.enabled",
+    DirectoryDisabled => "directory.disabled",
+    DirectoryUserCreated => "directory.user.created",
+    DirectoryUserUpdated => "directory.user.updated",
+    DirectoryUserDeleted => "directory.user.deleted",
+    DirectoryGroupCreated => "directory.group.created",
+    DirectoryGroupUpdated => "directory.group.updated",
+    DirectoryGroupDeleted => "directory.group.deleted",
+    DirectoryGroupUserAdded => "directory.group.user_added",
+    DirectoryGroupUserRemoved => "directory.group.user_removed",
+    DomainVerified => "domain.verified",
+    DomainVerificationFailed => "domain.verification_failed",
+    PortalLinkCreated => "portal.link.created",
+    PortalSessionStarted => "portal.session.started",
+    PortalLinkRevoked => "portal.link.revoked",
+    PortalSessionRevoked => "portal.session.revoked",
+    AuthenticationSsoSucceeded => "authentication.sso_succeeded",
+    AuthenticationSsoFailed => "authentication.sso_failed",
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event type {0:?}")]
+pub struct UnknownEventKind(pub String);
+
+/// An event about to be written (to the outbox, `store::Tx::record`).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Time-ordered id (UUID v7): sorting by id sorts by time.
+    pub id: uuid::Uuid,
+    pub kind: EventKind,
+    pub organization_id: Option<uuid::Uuid>,
+    pub occurred_at: time::OffsetDateTime,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    /// Builds an event of `kind` with `data` serialized now.
+    pub fn new(kind: EventKind, organization_id: Option<uuid::Uuid>, data: &impl serde::Serialize) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7(),
+            kind,
+            organization_id,
+            occurred_at: time::OffsetDateTime::now_utc(),
+            data: serde_json::to_value(data).expect("event payloads serialize"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventKind;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name() {
+        for kind in EventKind::ALL {
+            assert_eq!(kind.as_str().parse::<EventKind>(), Ok(*kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
+        }
+        assert!("sso.enable".parse::<EventKind>().is_err());
+    }
+}

@@ -7,6 +7,7 @@ pub mod api;
 pub mod browser;
 pub mod error;
 pub mod limits;
+pub mod scim;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +27,9 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Settings;
-use crate::db::Store;
 use crate::mail::Mailer;
 use crate::portal::ServerBackend;
+use crate::store::Store;
 use error::ApiError;
 
 /// Shared state of every handler.
@@ -44,7 +45,7 @@ pub struct AppState {
     /// Domain verification rules and the DNS resolver.
     pub domains: Arc<crate::domains::DomainService>,
     /// Per-directory SCIM request log.
-    pub scim_log: crate::scim::requests::RequestLog,
+    pub scim_log: crate::services::scim_log::RequestLog,
     /// OpenID provider discovery cache and HTTP client.
     pub oidc: Arc<crate::sso::oidc::OidcProviders>,
     /// The egress-checked client for fetches made on someone else's behalf.
@@ -80,7 +81,7 @@ pub(crate) fn router(
     store: Store,
     cipher: Arc<crate::crypto::Cipher>,
     domains: Arc<crate::domains::DomainService>,
-    scim_log: crate::scim::requests::RequestLog,
+    scim_log: crate::services::scim_log::RequestLog,
 ) -> anyhow::Result<Router> {
     let leptos_options = leptos_options(&settings);
     let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
@@ -142,7 +143,7 @@ pub(crate) fn router(
         .route("/portal/launch", get(crate::portal::launch::launch))
         .route("/readyz", get(readyz))
         .nest("/api/v1", crate::http::api::router(state.clone()))
-        .nest("/scim/v2", crate::scim::router(state.clone()))
+        .nest("/scim/v2", scim::router(state.clone()))
         .merge(crate::sso::flow::routes())
         .merge(crate::http::api::with_api_key(crate::sso::flow::token_routes(), state.clone()))
         .nest_service("/pkg", static_files)

@@ -11,9 +11,10 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::db::events::{NewEvent, insert_event, kinds};
-use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::events::{EventKind, NewEvent};
 use crate::secrets;
+use crate::store::events::insert_event;
+use crate::store::{BeginWrite, Store, StoreError, with_pool};
 
 /// Prefix of portal link tokens.
 pub const LINK_PREFIX: &str = "plt_";
@@ -223,7 +224,7 @@ impl Store {
                 expires_at,
                 emailed: new.email.is_some(),
             };
-            insert_event!(tx, &NewEvent::new(kinds::PORTAL_LINK_CREATED, Some(new.organization_id), &data))?;
+            insert_event!(tx, &NewEvent::new(EventKind::PortalLinkCreated, Some(new.organization_id), &data))?;
             tx.commit().await?;
             self.announce_events();
             Ok(Some(CreatedLink {
@@ -332,7 +333,7 @@ impl Store {
                 embedded,
                 expires_at,
             };
-            insert_event!(tx, &NewEvent::new(kinds::PORTAL_SESSION_STARTED, Some(link.organization_id), &data))?;
+            insert_event!(tx, &NewEvent::new(EventKind::PortalSessionStarted, Some(link.organization_id), &data))?;
             tx.commit().await?;
             self.announce_events();
             Ok(Redeemed::Started { token: minted.token, organization_id: link.organization_id })
@@ -382,14 +383,14 @@ impl Store {
                 sessions_revoked: sessions.into_iter().map(|(s,)| s).collect(),
                 already_revoked: false,
             };
-            insert_event!(tx, &NewEvent::new(kinds::PORTAL_LINK_REVOKED, Some(organization_id), &revoked))?;
+            insert_event!(tx, &NewEvent::new(EventKind::PortalLinkRevoked, Some(organization_id), &revoked))?;
             for session_id in &revoked.sessions_revoked {
                 let data = SessionRevokedData {
                     session_id: *session_id,
                     link_id: Some(id),
                     reason: RevocationReason::LinkRevoked,
                 };
-                insert_event!(tx, &NewEvent::new(kinds::PORTAL_SESSION_REVOKED, Some(organization_id), &data))?;
+                insert_event!(tx, &NewEvent::new(EventKind::PortalSessionRevoked, Some(organization_id), &data))?;
             }
             tx.commit().await?;
             self.announce_events();
@@ -442,7 +443,7 @@ impl Store {
                     link_id: *link_id,
                     reason: RevocationReason::OrganizationRevoked,
                 };
-                insert_event!(tx, &NewEvent::new(kinds::PORTAL_SESSION_REVOKED, Some(organization_id), &data))?;
+                insert_event!(tx, &NewEvent::new(EventKind::PortalSessionRevoked, Some(organization_id), &data))?;
             }
             for (link_id,) in &links {
                 let data = RevokedLink {
@@ -451,7 +452,7 @@ impl Store {
                     sessions_revoked: Vec::new(),
                     already_revoked: false,
                 };
-                insert_event!(tx, &NewEvent::new(kinds::PORTAL_LINK_REVOKED, Some(organization_id), &data))?;
+                insert_event!(tx, &NewEvent::new(EventKind::PortalLinkRevoked, Some(organization_id), &data))?;
             }
             tx.commit().await?;
             self.announce_events();

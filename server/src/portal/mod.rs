@@ -15,9 +15,9 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::db::{Store, StoreError};
 use crate::http::error::FieldError;
 use crate::mail::{Mailer, PortalLinkEmail};
+use crate::store::{Store, StoreError};
 
 pub mod launch;
 pub mod links;

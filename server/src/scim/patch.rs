@@ -8,6 +8,7 @@ use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, PatchPath, ValFil
 use serde_json::{Map, Value, json};
 
 use super::filter::val_filter_matches;
+use super::{ScimErrorKind, ScimFault};
 
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 use super::project::EXTENSIONS;
@@ -19,20 +20,15 @@ enum Op {
     Remove,
 }
 
-/// Why a PatchOp was refused: its RFC 7644 §3.12 `scimType` and what is
-/// wrong. Always a `400` at the HTTP edge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PatchError {
-    pub scim_type: &'static str,
-    pub detail: String,
-}
+/// Why a PatchOp was refused (always a `400` at the HTTP edge).
+pub type PatchError = ScimFault;
 
 fn bad(detail: impl Into<String>) -> PatchError {
-    PatchError { scim_type: "invalidValue", detail: detail.into() }
+    ScimFault::new(ScimErrorKind::InvalidValue, detail)
 }
 
 fn bad_path(detail: impl Into<String>) -> PatchError {
-    PatchError { scim_type: "invalidPath", detail: detail.into() }
+    ScimFault::new(ScimErrorKind::InvalidPath, detail)
 }
 
 /// Applies the PatchOp `request` to `resource` (a SCIM resource object).
@@ -67,7 +63,7 @@ fn apply_one(resource: &mut Value, op: &Value) -> Result<(), PatchError> {
     let value = field("value").cloned();
     let path = field("path").and_then(Value::as_str).map(str::trim).filter(|p| !p.is_empty());
     match (path, kind) {
-        (None, Op::Remove) => Err(PatchError { scim_type: "noTarget", detail: "remove needs a path".into() }),
+        (None, Op::Remove) => Err(ScimFault::new(ScimErrorKind::NoTarget, "remove needs a path")),
         (None, _) => {
             let Some(Value::Object(values)) = value else {
                 return Err(bad("without a path, `value` must be an object of attributes"));
@@ -369,11 +365,11 @@ mod tests {
         let u = patch(json!([{ "op": "remove", "path": "name.givenName" }, { "op": "remove", "path": "emails[type eq \"work\"]" }])).unwrap();
         assert!(u["name"].get("givenName").is_none());
         assert_eq!(u["emails"], json!([]));
-        assert!(patch(json!([{ "op": "remove" }])).is_err_and(|e| e.scim_type == "noTarget"));
+        assert!(patch(json!([{ "op": "remove" }])).is_err_and(|e| e.kind == ScimErrorKind::NoTarget));
         assert!(patch(json!([{ "op": "explode", "path": "userName", "value": 1 }])).is_err());
         assert!(
             patch(json!([{ "op": "add", "path": "emails[type eq", "value": 1 }]))
-                .is_err_and(|e| e.scim_type == "invalidPath")
+                .is_err_and(|e| e.kind == ScimErrorKind::InvalidPath)
         );
         assert!(patch(json!([])).is_err());
         let mut u = user();

@@ -22,10 +22,10 @@ use uuid::Uuid;
 
 use super::logins::{Login, NewLogin, UNKNOWN_LOGIN};
 use super::{Connection, ConnectionWithSecret, IdpConfig, Profile, saml};
-use crate::db::Store;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::limits::ClientAddr;
+use crate::store::Store;
 
 /// Browser-facing routes (no API key).
 pub fn routes() -> Router<AppState> {

@@ -6,7 +6,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::Profile;
-use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::store::{BeginWrite, Store, StoreError, with_pool};
 
 /// How long a login may take at the IdP.
 pub(crate) const LOGIN_TTL: Duration = Duration::minutes(10);

@@ -17,8 +17,9 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::events::{NewEvent, insert_event, kinds};
-use crate::db::{BeginWrite, Store, StoreError, with_pool};
+use crate::events::{EventKind, NewEvent};
+use crate::store::events::insert_event;
+use crate::store::{BeginWrite, Store, StoreError, with_pool};
 
 /// Identity providers with written guides; `generic` covers the rest.
 pub const PROVIDERS: &[&str] = &["okta", "entra", "google", "generic"];
@@ -399,7 +400,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let (connection, _) = connection_in!(tx, id).connection();
-            insert_event!(tx, &NewEvent::new(kinds::CONNECTION_CREATED, Some(org), &connection))?;
+            insert_event!(tx, &NewEvent::new(EventKind::ConnectionCreated, Some(org), &connection))?;
             tx.commit().await?;
             Some(connection)
         });
@@ -463,7 +464,7 @@ impl Store {
             }
             let (connection, _) = connection_in!(tx, id).connection();
             let org = connection.organization_id;
-            insert_event!(tx, &NewEvent::new(kinds::CONNECTION_UPDATED, Some(org), &connection))?;
+            insert_event!(tx, &NewEvent::new(EventKind::ConnectionUpdated, Some(org), &connection))?;
             tx.commit().await?;
             Some(connection)
         });
@@ -494,7 +495,7 @@ impl Store {
             }
             let (connection, _) = connection_in!(tx, id).connection();
             if changes {
-                let kind = if active { kinds::SSO_ENABLED } else { kinds::SSO_DISABLED };
+                let kind = if active { EventKind::SsoEnabled } else { EventKind::SsoDisabled };
                 insert_event!(tx, &NewEvent::new(kind, Some(connection.organization_id), &connection))?;
             }
             tx.commit().await?;
@@ -517,9 +518,9 @@ impl Store {
             }
             if c.state == "active" {
                 let disabled = Connection { state: "inactive".into(), ..c.clone() };
-                insert_event!(tx, &NewEvent::new(kinds::SSO_DISABLED, Some(c.organization_id), &disabled))?;
+                insert_event!(tx, &NewEvent::new(EventKind::SsoDisabled, Some(c.organization_id), &disabled))?;
             }
-            insert_event!(tx, &NewEvent::new(kinds::CONNECTION_DELETED, Some(c.organization_id), &c))?;
+            insert_event!(tx, &NewEvent::new(EventKind::ConnectionDeleted, Some(c.organization_id), &c))?;
             tx.commit().await?;
         });
         self.announce_events();
@@ -535,8 +536,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = OffsetDateTime::now_utc();
         let (kind, email, reason) = match outcome {
-            Ok(p) => (kinds::AUTHENTICATION_SSO_SUCCEEDED, Some(p.email.as_str()), None),
-            Err(reason) => (kinds::AUTHENTICATION_SSO_FAILED, None, Some(reason)),
+            Ok(p) => (EventKind::AuthenticationSsoSucceeded, Some(p.email.as_str()), None),
+            Err(reason) => (EventKind::AuthenticationSsoFailed, None, Some(reason)),
         };
         let data = AttemptEvent {
             connection_id: connection.id,
@@ -636,7 +637,7 @@ impl Store {
                 .await?
                 .rows_affected();
                 if claimed == 1 {
-                    let event = NewEvent::new(kinds::CONNECTION_CERTIFICATE_EXPIRING, Some(c.organization_id), &data);
+                    let event = NewEvent::new(EventKind::ConnectionCertificateExpiring, Some(c.organization_id), &data);
                     insert_event!(tx, &event)?;
                 }
                 tx.commit().await?;

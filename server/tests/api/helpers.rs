@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use portico_server::config::Settings;
-use portico_server::db::Store;
 use portico_server::startup::Application;
+use portico_server::store::Store;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use uuid::Uuid;

@@ -19,7 +19,7 @@ struct Schema {
 
 async fn migrated(backend: Backend) -> (String, Option<tempfile::TempDir>) {
     let (url, dir) = fresh_database(backend).await;
-    let store = portico_server::db::Store::connect(&url, 1).await.expect("migrations apply");
+    let store = portico_server::store::Store::connect(&url, 1).await.expect("migrations apply");
     store.close().await;
     (url, dir)
 }

@@ -18,12 +18,12 @@ use uuid::Uuid;
 
 use super::ApiQuery;
 use super::webhooks::Replayed;
-use crate::db::Store;
-use crate::db::events::{EventFilter, StoredEvent};
 use crate::events::delivery::{AttemptInfo, ReplayScope, uuid_ceil};
 use crate::events::webhooks::EventPattern;
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::store::Store;
+use crate::store::events::{EventFilter, StoredEvent};
 
 /// Readers see an event only once it is this old, so a transaction that
 /// committed late with an earlier id is not skipped by a cursor.

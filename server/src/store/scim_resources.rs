@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-impl crate::db::Store {
+impl crate::store::Store {
     /// Resource `id` of `directory` from `table` (`directory_users`,
     /// `directory_groups`) as `T`.
     pub(super) async fn resource_by_id<T>(
@@ -12,13 +12,13 @@ impl crate::db::Store {
         columns: &str,
         id: Uuid,
         directory: Uuid,
-    ) -> Result<Option<T>, crate::db::StoreError>
+    ) -> Result<Option<T>, crate::store::StoreError>
     where
         T: Send + Unpin,
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
         let sql = format!("SELECT {columns} FROM {table} WHERE id = $1 AND directory_id = $2");
-        crate::db::with_pool!(self, |pool| {
+        crate::store::with_pool!(self, |pool| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).bind(directory).fetch_optional(pool).await?)
         })
     }
@@ -31,7 +31,7 @@ impl crate::db::Store {
         columns: &str,
         ids: &[Uuid],
         directory: Uuid,
-    ) -> Result<Vec<T>, crate::db::StoreError>
+    ) -> Result<Vec<T>, crate::store::StoreError>
     where
         T: Send + Unpin,
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
@@ -39,7 +39,7 @@ impl crate::db::Store {
         let mut out = Vec::with_capacity(ids.len());
         // Bind limits: a few hundred ids per statement.
         for chunk in ids.chunks(500) {
-            let rows: Vec<T> = crate::db::with_pool!(self, |pool| {
+            let rows: Vec<T> = crate::store::with_pool!(self, |pool| {
                 let mut q = sqlx::QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE directory_id = "));
                 q.push_bind(directory).push(" AND id IN (");
                 let mut list = q.separated(", ");
@@ -67,7 +67,7 @@ impl crate::db::Store {
         directory: Uuid,
         start: i64,
         count: i64,
-    ) -> Result<(i64, Vec<T>), crate::db::StoreError>
+    ) -> Result<(i64, Vec<T>), crate::store::StoreError>
     where
         T: Send + Unpin,
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
@@ -78,7 +78,7 @@ impl crate::db::Store {
             "SELECT {columns} FROM {table} WHERE directory_id = $1 AND {key} IN \
              (SELECT {key} FROM {table} WHERE directory_id = $1 ORDER BY {key} LIMIT $2 OFFSET $3) ORDER BY {key}"
         );
-        crate::db::with_pool!(self, |pool| {
+        crate::store::with_pool!(self, |pool| {
             let (total,): (i64,) =
                 sqlx::query_as(sqlx::AssertSqlSafe(total_sql.clone())).bind(directory).fetch_one(pool).await?;
             let rows = if count == 0 || start > total {
@@ -101,13 +101,13 @@ impl crate::db::Store {
         table: &str,
         columns: &str,
         directory: Uuid,
-    ) -> Result<Vec<T>, crate::db::StoreError>
+    ) -> Result<Vec<T>, crate::store::StoreError>
     where
         T: Send + Unpin,
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
         let sql = format!("SELECT {columns} FROM {table} WHERE directory_id = $1 ORDER BY id");
-        crate::db::with_pool!(self, |pool| {
+        crate::store::with_pool!(self, |pool| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(directory).fetch_all(pool).await?)
         })
     }

@@ -5,19 +5,20 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::users::{ListParams, invalid, list_response, paging, parse_body, parse_filter};
-use super::{ScimBody, ScimError};
+use super::{ScimBody, ScimError, scim_json};
 use crate::directories::ScimPrincipal;
 use crate::http::AppState;
+use crate::scim::ScimFault;
+use crate::scim::list::{ListParams, list_response, paging, parse_body, parse_filter};
 
 const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 /// The SearchRequest body as list parameters.
 fn params(body: &[u8]) -> Result<ListParams, ScimError> {
     let v = parse_body(body)?;
-    let obj = v.as_object().ok_or_else(|| invalid("the body must be a SearchRequest object"))?;
-    if !super::lists_schema(obj, SEARCH_SCHEMA) {
-        return Err(invalid(format!("`schemas` must be [\"{SEARCH_SCHEMA}\"]")));
+    let obj = v.as_object().ok_or_else(|| ScimFault::invalid("the body must be a SearchRequest object"))?;
+    if !crate::scim::lists_schema(obj, SEARCH_SCHEMA) {
+        return Err(ScimFault::invalid(format!("`schemas` must be [\"{SEARCH_SCHEMA}\"]")).into());
     }
     let get = |k: &str| obj.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v);
     let text = |k: &str| -> Result<Option<String>, ScimError> {
@@ -26,7 +27,7 @@ fn params(body: &[u8]) -> Result<ListParams, ScimError> {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Array(items)) => Ok(Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))),
-            Some(_) => Err(invalid(format!("`{k}` has the wrong type"))),
+            Some(_) => Err(ScimFault::invalid(format!("`{k}` has the wrong type")).into()),
         }
     };
     Ok(ListParams {
@@ -56,7 +57,7 @@ async fn search(state: &AppState, principal: &ScimPrincipal, body: &[u8], scope:
     if scope.groups {
         all.extend(super::groups::matching(state, principal, filter.as_ref()).await?);
     }
-    Ok(list_response(all, start, count, &p))
+    Ok(scim_json(list_response(all, start, count, &p)))
 }
 
 pub async fn users(

@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::groups::GROUP_SCHEMA;
-use super::users::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::{ScimError, scim_json};
 use crate::http::AppState;
+use crate::scim::groups::GROUP_SCHEMA;
+use crate::scim::users::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";

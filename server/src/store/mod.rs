@@ -17,6 +17,12 @@ use sqlx::{PgPool, SqlitePool};
 use crate::config::DatabaseKind;
 
 pub mod events;
+pub mod scim_batch;
+pub mod scim_groups;
+pub mod scim_requests;
+pub mod scim_resources;
+pub mod scim_users;
+pub mod webhooks;
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -28,8 +34,8 @@ pub struct Store {
     /// Same signal for the delivery worker, but remembered while the worker
     /// is busy (`notify_one` stores a permit), so no commit is slept through.
     pub(crate) deliveries_queued: std::sync::Arc<tokio::sync::Notify>,
-    /// Group commit for SCIM user creates (PostgreSQL only; always set there).
-    pub(crate) scim_creates: Option<crate::scim::batch::CreateBatcher>,
+    /// Group commit for SCIM user writes (PostgreSQL only; always set there).
+    pub(crate) scim_writer: Option<scim_batch::ScimWriter>,
     /// Recently verified SCIM tokens (see `directories::AUTH_CACHE_TTL`).
     pub(crate) scim_auth_cache: crate::directories::AuthCache,
 }
@@ -46,8 +52,8 @@ pub(crate) enum Pool {
 macro_rules! with_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.pool {
-            $crate::db::Pool::Sqlite($pool) => $body,
-            $crate::db::Pool::Postgres($pool) => $body,
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
         }
     };
 }
@@ -75,6 +81,95 @@ impl BeginWrite for PgPool {
     type Db = sqlx::Postgres;
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.begin().await
+    }
+}
+
+/// A write transaction on the configured engine.
+///
+/// Store functions that change several rows take `&mut Tx` (the caller's
+/// transaction) instead of opening their own. [`Tx::record`] writes an event
+/// and its webhook fan-out in the same transaction, so an event exists
+/// exactly when its change commits; [`Tx::commit`] then wakes this process's
+/// delivery worker and streams, so no caller can forget to announce.
+/// Dropping a `Tx` without committing rolls it back.
+pub struct Tx<'s> {
+    store: &'s Store,
+    pub(crate) conn: TxConn,
+    recorded: bool,
+}
+
+/// The transaction of the configured engine (see [`on_tx!`]).
+pub(crate) enum TxConn {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the `&mut` connection of the
+/// transaction `$tx`. The body is compiled once per engine, like
+/// [`with_pool!`]; pass `&mut *$conn` to each query.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match &mut $tx.conn {
+            $crate::store::TxConn::Sqlite(t) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::store::TxConn::Postgres(t) => {
+                let $conn: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Store {
+    /// Starts a write transaction (on SQLite `BEGIN IMMEDIATE`, see
+    /// [`BeginWrite`]).
+    pub async fn write(&self) -> Result<Tx<'_>, StoreError> {
+        let conn = match &self.pool {
+            Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin_write().await?),
+            Pool::Postgres(pool) => TxConn::Postgres(pool.begin_write().await?),
+        };
+        Ok(Tx { store: self, conn, recorded: false })
+    }
+}
+
+impl Tx<'_> {
+    /// Writes `event` and one pending delivery per enabled webhook endpoint
+    /// subscribed to its type, in this transaction.
+    pub async fn record(&mut self, event: &events::NewEvent) -> Result<(), StoreError> {
+        on_tx!(self, |conn| {
+            sqlx::query(events::INSERT_EVENT)
+                .bind(event.id)
+                .bind(event.kind.as_str())
+                .bind(event.organization_id)
+                .bind(event.occurred_at)
+                .bind(sqlx::types::Json(&event.data))
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(events::FAN_OUT)
+                .bind(event.id)
+                .bind(event.kind.as_str())
+                .bind(event.occurred_at)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+        })?;
+        self.recorded = true;
+        Ok(())
+    }
+
+    /// Commits; when events were recorded, announces them.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.conn {
+            TxConn::Sqlite(t) => t.commit().await?,
+            TxConn::Postgres(t) => t.commit().await?,
+        }
+        if self.recorded {
+            self.store.announce_events();
+        }
+        Ok(())
     }
 }
 
@@ -119,7 +214,7 @@ impl Store {
                     .await
                     .context("Failed to connect to PostgreSQL")?;
                 Store {
-                    scim_creates: Some(crate::scim::batch::CreateBatcher::start(pool.clone())),
+                    scim_writer: Some(scim_batch::ScimWriter::start(pool.clone())),
                     scim_auth_cache: Default::default(),
                     pool: Pool::Postgres(pool),
                     events_committed: Default::default(),
@@ -157,7 +252,7 @@ impl Store {
             pool: Pool::Sqlite(pool),
             events_committed: Default::default(),
             deliveries_queued: Default::default(),
-            scim_creates: None,
+            scim_writer: None,
             scim_auth_cache: Default::default(),
         })
     }
