@@ -247,9 +247,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}", problem_text(e)))?;
             filter.after = Some(match after {
                 Some(a) => Uuid::try_parse(&a).map_err(|_| anyhow::anyhow!("--after must be an event id"))?,
-                None => crate::events::delivery::uuid_ceil(
-                    time::OffsetDateTime::now_utc() - crate::http::api::events::SETTLE,
-                ),
+                None => crate::events::uuid_ceil(time::OffsetDateTime::now_utc() - crate::http::api::events::SETTLE),
             });
             let mut follow = crate::http::api::events::follow(store, filter);
             loop {

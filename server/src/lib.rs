@@ -5,7 +5,6 @@ pub mod api_keys;
 pub mod cli;
 pub mod config;
 pub mod crypto;
-pub mod directories;
 pub mod domains;
 pub mod egress;
 pub mod events;

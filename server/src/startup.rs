@@ -17,7 +17,7 @@ pub struct Application {
     router: Router,
     store: Store,
     port: u16,
-    worker: Option<crate::events::delivery::Worker>,
+    worker: Option<crate::services::delivery::Worker>,
     domains: Arc<crate::domains::DomainService>,
     domain_worker: bool,
     /// Writes the SCIM request log; ends after the router is dropped.
@@ -39,7 +39,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let cipher = Arc::new(settings.cipher()?);
         let worker = if settings.webhooks.worker {
-            Some(crate::events::delivery::Worker::new(
+            Some(crate::services::delivery::Worker::new(
                 store.clone(),
                 settings.webhooks.clone(),
                 cipher.clone(),

@@ -1,13 +1,16 @@
-//! Events beyond the outbox table: the catalog, webhook endpoints, Standard
-//! Webhooks signing, the delivery worker, and the live stream.
+//! Events as model: the catalog, webhook endpoints, Standard Webhooks
+//! signing, and the time bounds of time-ordered event ids. The worker that
+//! delivers them is `services/delivery.rs`.
 //!
 //! The catalog ([`EventKind`]) and [`NewEvent`] are model types; the outbox
 //! table itself is written by `store::Tx::record` and read in
 //! `store/events.rs`.
 
-pub mod delivery;
 pub mod signing;
 pub mod webhooks;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// Declares [`EventKind`]: one variant per event type, with its wire name.
 macro_rules! event_kinds {
@@ -109,9 +112,31 @@ impl NewEvent {
     }
 }
 
+/// The smallest UUID v7 at `t` (for time-range replays and cursors).
+pub fn uuid_floor(t: OffsetDateTime) -> Uuid {
+    let ms = (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = 0x70;
+    b[8] = 0x80;
+    Uuid::from_bytes(b)
+}
+
+/// The largest UUID v7 at `t`.
+pub fn uuid_ceil(t: OffsetDateTime) -> Uuid {
+    let ms = (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+    let mut b = [0xffu8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = 0x7f;
+    b[8] = 0xbf;
+    Uuid::from_bytes(b)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::EventKind;
+    use time::Duration;
+
+    use super::*;
 
     #[test]
     fn every_kind_round_trips_through_its_name() {
@@ -120,5 +145,15 @@ mod tests {
             assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
         }
         assert!("sso.enable".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn uuid_bounds_bracket_v7_ids_of_that_millisecond() {
+        let id = Uuid::now_v7();
+        let ts = id.get_timestamp().unwrap();
+        let (secs, nanos) = ts.to_unix();
+        let t = OffsetDateTime::from_unix_timestamp_nanos(secs as i128 * 1_000_000_000 + nanos as i128).unwrap();
+        assert!(uuid_floor(t) <= id && id <= uuid_ceil(t));
+        assert!(uuid_ceil(t - Duration::milliseconds(1)) < id);
     }
 }

@@ -7,7 +7,9 @@ pub mod api;
 pub mod browser;
 pub mod error;
 pub mod limits;
+pub mod portal;
 pub mod scim;
+pub mod sso;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,12 +142,12 @@ pub(crate) fn router(
 
     let router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/portal/launch", get(crate::portal::launch::launch))
+        .route("/portal/launch", get(portal::launch))
         .route("/readyz", get(readyz))
         .nest("/api/v1", crate::http::api::router(state.clone()))
         .nest("/scim/v2", scim::router(state.clone()))
-        .merge(crate::sso::flow::routes())
-        .merge(crate::http::api::with_api_key(crate::sso::flow::token_routes(), state.clone()))
+        .merge(sso::routes())
+        .merge(crate::http::api::with_api_key(sso::token_routes(), state.clone()))
         .nest_service("/pkg", static_files)
         .merge(site)
         .with_state(state)

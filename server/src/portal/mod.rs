@@ -1,5 +1,7 @@
-//! The portal: links, sessions, the launch endpoint, embedding policy, and
-//! the server side of the portal UI ([`ServerBackend`]).
+//! The portal as a service: issuing links (and emailing them), the
+//! embedding policy, and the server side of the portal UI
+//! ([`ServerBackend`]). Links and sessions are stored by `store/portal.rs`;
+//! `GET /portal/launch` is `http/portal.rs`.
 
 use std::sync::Arc;
 
@@ -15,14 +17,11 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::http::error::FieldError;
+use crate::fields::FieldError;
 use crate::mail::{Mailer, PortalLinkEmail};
 use crate::store::{Store, StoreError};
 
-pub mod launch;
-pub mod links;
-
-pub use links::{NewLink, SessionPolicy};
+pub use crate::store::portal::{NewLink, SessionPolicy};
 
 mod sso;
 pub use sso::certificate_warning;
@@ -265,7 +264,7 @@ impl ServerBackend {
 }
 
 impl ServerBackend {
-    fn portal_directory(&self, d: crate::directories::Directory, token: Option<String>) -> PortalDirectory {
+    fn portal_directory(&self, d: crate::store::directories::Directory, token: Option<String>) -> PortalDirectory {
         let rfc3339 = &time::format_description::well_known::Rfc3339;
         PortalDirectory {
             scim_base_url: format!("{}/scim/v2/{}", self.settings.public_url.trim_end_matches('/'), d.id),
@@ -282,7 +281,7 @@ impl ServerBackend {
     /// Users, groups, request log and last sync of a directory.
     async fn directory_activity(
         &self,
-        dir: &crate::directories::Directory,
+        dir: &crate::store::directories::Directory,
     ) -> Result<PortalDirectoryActivity, BackendError> {
         const SHOWN: i64 = 50;
         let counts = self.store.directory_counts(dir.id).await.map_err(unavailable)?;
@@ -325,7 +324,7 @@ impl ServerBackend {
     }
 
     /// Directory `id` if it belongs to `org`.
-    async fn own_directory(&self, org: Uuid, id: &str) -> Result<crate::directories::Directory, BackendError> {
+    async fn own_directory(&self, org: Uuid, id: &str) -> Result<crate::store::directories::Directory, BackendError> {
         let missing = || BackendError("That directory no longer exists.".into());
         let id = Uuid::try_parse(id).map_err(|_| missing())?;
         match self.store.get_directory(id).await.map_err(unavailable)? {
@@ -456,7 +455,7 @@ impl PortalBackend for ServerBackend {
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
             return Err(BackendError("Give the directory a name of at most 200 characters.".into()));
         }
-        if !crate::directories::PROVIDERS.contains(&provider) {
+        if !crate::store::directories::PROVIDERS.contains(&provider) {
             return Err(BackendError("Choose your identity provider from the list.".into()));
         }
         let created = self

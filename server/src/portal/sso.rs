@@ -57,7 +57,7 @@ pub fn certificate_warning(expires: Option<OffsetDateTime>, now: OffsetDateTime)
 
 impl ServerBackend {
     fn portal_connection(&self, c: Connection, attempts: Vec<crate::sso::Attempt>) -> PortalConnection {
-        let sp = crate::http::api::connections::sp_values(&self.settings.public_url, &c);
+        let sp = crate::sso::setup::sp_values(&self.settings.public_url, &c);
         let (saml, oidc) = match &c.idp {
             IdpConfig::Saml(s) => (s.clone(), OidcConfig::default()),
             IdpConfig::Oidc(o) => (SamlConfig::default(), o.clone()),
@@ -241,7 +241,7 @@ impl ServerBackend {
         if !current.connection.configured() {
             return Err(BackendError("Enter the identity provider's details before testing.".into()));
         }
-        let ctx = crate::sso::flow::LoginContext {
+        let ctx = crate::sso::login::LoginContext {
             store: &self.store,
             public_url: &self.settings.public_url,
             cipher: &self.cipher,

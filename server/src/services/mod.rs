@@ -2,4 +2,5 @@
 //! login flow, outbound calls). They use `store` and model code, never
 //! `http`.
 
+pub mod delivery;
 pub mod scim_log;

@@ -6,7 +6,7 @@
 //! `active` (`sso.enabled`) and may be deactivated (`sso.disabled`). Edits
 //! record `connection.updated`. IdP secrets are stored encrypted.
 
-pub mod flow;
+pub mod login;
 pub mod logins;
 pub mod oidc;
 pub mod saml;

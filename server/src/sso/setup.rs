@@ -2,9 +2,9 @@
 //! SAML metadata by URL, by XML or by hand; OIDC issuer (discovery is tried
 //! on save), client ID and secret (sealed at once).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{AttributeMap, ConnectionInput, IdpConfig, OidcConfig, SamlConfig, oidc::OidcProviders, saml};
+use super::{AttributeMap, Connection, ConnectionInput, IdpConfig, OidcConfig, SamlConfig, oidc::OidcProviders, saml};
 use crate::crypto::Cipher;
 use crate::egress::{Egress, Redirects};
 use crate::fields::FieldError;
@@ -195,5 +195,40 @@ pub async fn build(
             })
         }
         _ => Err(field("type", "must be saml or oidc")),
+    }
+}
+
+/// What to paste into the IdP.
+#[derive(Serialize)]
+pub struct SpValues {
+    /// SAML: SP entity ID (Audience).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// SAML: Assertion Consumer Service URL (Reply URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_url: Option<String>,
+    /// OIDC: redirect (callback) URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+}
+
+pub fn sp_values(public_url: &str, c: &Connection) -> SpValues {
+    if c.connection_type == "saml" {
+        let urls = crate::sso::saml::SpUrls::new(public_url, c.id);
+        SpValues {
+            entity_id: Some(urls.entity_id),
+            acs_url: Some(urls.acs_url),
+            metadata_url: Some(urls.metadata_url),
+            redirect_uri: None,
+        }
+    } else {
+        SpValues {
+            entity_id: None,
+            acs_url: None,
+            metadata_url: None,
+            redirect_uri: Some(format!("{}/sso/oidc/callback", public_url.trim_end_matches('/'))),
+        }
     }
 }

@@ -16,7 +16,10 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::DatabaseKind;
 
+pub mod deliveries;
+pub mod directories;
 pub mod events;
+pub mod portal;
 pub mod scim_batch;
 pub mod scim_groups;
 pub mod scim_requests;
@@ -37,7 +40,7 @@ pub struct Store {
     /// Group commit for SCIM user writes (PostgreSQL only; always set there).
     pub(crate) scim_writer: Option<scim_batch::ScimWriter>,
     /// Recently verified SCIM tokens (see `directories::AUTH_CACHE_TTL`).
-    pub(crate) scim_auth_cache: crate::directories::AuthCache,
+    pub(crate) scim_auth_cache: directories::AuthCache,
 }
 
 /// The connection pool of the configured engine.

@@ -9,11 +9,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Store, StoreError, Tx, on_tx, with_pool};
-use crate::directories::ScimPrincipal;
 use crate::events::{EventKind, NewEvent};
 use crate::scim::filter::Indexed;
 use crate::scim::groups::{IncomingGroup, Member, Membership, NormalizedGroup, StoredGroup};
 use crate::scim::users::StoredUser;
+use crate::store::directories::ScimPrincipal;
 
 #[derive(Debug, sqlx::FromRow)]
 struct GroupRow {

@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::scim_batch::{PendingCreate, PendingReplace};
 use super::{Store, StoreError, Tx, on_tx, with_pool};
-use crate::directories::ScimPrincipal;
 use crate::events::{EventKind, NewEvent};
 use crate::scim::filter::Indexed;
 use crate::scim::users::{GroupRef, IncomingUser, NormalizedUser, StoredUser, UserQuery};
+use crate::store::directories::ScimPrincipal;
 
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct UserRow {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{ApiJson, parse_id};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::sso::setup::{ConnectionRequest, build};
+use crate::sso::setup::{self, ConnectionRequest, build};
 use crate::sso::{Attempt, Connection};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -23,51 +23,16 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/connections/{id}/attempts", get(attempts))
 }
 
-/// What to paste into the IdP.
-#[derive(Serialize)]
-pub struct SpValues {
-    /// SAML: SP entity ID (Audience).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entity_id: Option<String>,
-    /// SAML: Assertion Consumer Service URL (Reply URL).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acs_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata_url: Option<String>,
-    /// OIDC: redirect (callback) URI.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redirect_uri: Option<String>,
-}
-
-pub fn sp_values(public_url: &str, c: &Connection) -> SpValues {
-    if c.connection_type == "saml" {
-        let urls = crate::sso::saml::SpUrls::new(public_url, c.id);
-        SpValues {
-            entity_id: Some(urls.entity_id),
-            acs_url: Some(urls.acs_url),
-            metadata_url: Some(urls.metadata_url),
-            redirect_uri: None,
-        }
-    } else {
-        SpValues {
-            entity_id: None,
-            acs_url: None,
-            metadata_url: None,
-            redirect_uri: Some(format!("{}/sso/oidc/callback", public_url.trim_end_matches('/'))),
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct ConnectionOut {
     object: &'static str,
     #[serde(flatten)]
     connection: Connection,
-    sp: SpValues,
+    sp: setup::SpValues,
 }
 
 fn out(state: &AppState, connection: Connection) -> ConnectionOut {
-    ConnectionOut { object: "connection", sp: sp_values(&state.settings.public_url, &connection), connection }
+    ConnectionOut { object: "connection", sp: setup::sp_values(&state.settings.public_url, &connection), connection }
 }
 
 async fn create(

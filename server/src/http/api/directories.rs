@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{ApiJson, parse_id};
-use crate::directories::{Directory, PROVIDERS, WithToken};
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
+use crate::store::directories::{Directory, PROVIDERS, WithToken};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -18,11 +18,12 @@ use uuid::Uuid;
 
 use super::ApiQuery;
 use super::webhooks::Replayed;
-use crate::events::delivery::{AttemptInfo, ReplayScope, uuid_ceil};
+use crate::events::uuid_ceil;
 use crate::events::webhooks::EventPattern;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::store::Store;
+use crate::store::deliveries::{AttemptInfo, ReplayScope};
 use crate::store::events::{EventFilter, StoredEvent};
 
 /// Readers see an event only once it is this old, so a transaction that

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ApiJson, ApiQuery, parse_id};
-use crate::events::delivery::{DeliveryInfo, ReplayScope, uuid_ceil, uuid_floor};
 use crate::events::signing::generate_secret;
 use crate::events::webhooks::{Endpoint, EndpointUpdate, EventPattern};
+use crate::events::{uuid_ceil, uuid_floor};
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
+use crate::store::deliveries::{DeliveryInfo, ReplayScope};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

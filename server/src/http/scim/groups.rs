@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use super::users::{base_url, check_if_match, versioned};
 use super::{ScimBody, ScimError, scim_json};
-use crate::directories::ScimPrincipal;
 use crate::http::AppState;
 use crate::scim::groups::{IncomingGroup, StoredGroup, first_unknown_member, incoming};
 use crate::scim::list::{ListParams, list_response, page_response, paging, parse_body, parse_filter};
 use crate::scim::{ScimErrorKind, ScimFault};
+use crate::store::directories::ScimPrincipal;
 
 fn not_found(id: &str) -> ScimError {
     ScimFault::new(ScimErrorKind::NotFound, format!("Group {id} not found")).into()

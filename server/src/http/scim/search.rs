@@ -6,10 +6,10 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{ScimBody, ScimError, scim_json};
-use crate::directories::ScimPrincipal;
 use crate::http::AppState;
 use crate::scim::ScimFault;
 use crate::scim::list::{ListParams, list_response, paging, parse_body, parse_filter};
+use crate::store::directories::ScimPrincipal;
 
 const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 

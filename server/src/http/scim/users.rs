@@ -9,12 +9,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{ScimBody, ScimError, scim_json};
-use crate::directories::ScimPrincipal;
 use crate::http::AppState;
 use crate::scim::list::{ListParams, list_response, page_response, paging, parse_body, parse_filter};
 use crate::scim::users::{IncomingUser, StoredUser, incoming};
 use crate::scim::{ScimErrorKind, ScimFault, filter};
 use crate::store::StoreError;
+use crate::store::directories::ScimPrincipal;
 
 /// The directory's SCIM base URL (what the IdP admin configured).
 pub(super) fn base_url(state: &AppState, principal: &ScimPrincipal) -> String {

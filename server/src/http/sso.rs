@@ -14,18 +14,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::logins::{Login, NewLogin, UNKNOWN_LOGIN};
-use super::{Connection, ConnectionWithSecret, IdpConfig, Profile, saml};
-use crate::http::AppState;
-use crate::http::error::ApiError;
-use crate::http::limits::ClientAddr;
-use crate::store::Store;
+use super::AppState;
+use super::error::ApiError;
+use super::limits::ClientAddr;
+use crate::sso::login::{LoginContext, hash, inactive_reason, random_token};
+use crate::sso::logins::{Login, UNKNOWN_LOGIN};
+use crate::sso::{Connection, ConnectionWithSecret, IdpConfig, Profile, saml};
 
 /// Browser-facing routes (no API key).
 pub fn routes() -> Router<AppState> {
@@ -39,19 +37,6 @@ pub fn routes() -> Router<AppState> {
 /// `POST /sso/token`, behind the API key.
 pub fn token_routes() -> Router<AppState> {
     Router::new().route("/sso/token", post(token))
-}
-
-/// A random URL-safe token and its SHA-256.
-fn random_token() -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("OS random source available");
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = Sha256::digest(token.as_bytes()).to_vec();
-    (token, hash)
-}
-
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// A readable error page for problems met before the vendor's redirect URI
@@ -165,58 +150,6 @@ pub async fn start_login(
         oidc: &state.oidc,
     };
     ctx.start(connection, purpose, redirect_uri, client_state).await
-}
-
-/// What starting a login needs (the portal has no `AppState`).
-pub struct LoginContext<'a> {
-    pub store: &'a Store,
-    pub public_url: &'a str,
-    pub cipher: &'a crate::crypto::Cipher,
-    pub oidc: &'a super::oidc::OidcProviders,
-}
-
-impl LoginContext<'_> {
-    /// Creates the login and returns the IdP URL to send the browser to.
-    pub async fn start(
-        &self,
-        connection: &ConnectionWithSecret,
-        purpose: &str,
-        redirect_uri: Option<&str>,
-        client_state: Option<&str>,
-    ) -> Result<String, String> {
-        let c = &connection.connection;
-        let (token, state_hash) = random_token();
-        let mut login = NewLogin {
-            connection_id: c.id,
-            purpose,
-            redirect_uri,
-            client_state,
-            saml_request_id: None,
-            oidc_nonce: None,
-            oidc_verifier_sealed: None,
-        };
-        match &c.idp {
-            IdpConfig::Saml(config) => {
-                let urls = saml::SpUrls::new(self.public_url, c.id);
-                let request_id = saml::new_request_id();
-                let url = saml::authn_request_url(config, &urls, &request_id, &token)?;
-                login.saml_request_id = Some(&request_id);
-                self.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
-                Ok(url)
-            }
-            IdpConfig::Oidc(config) => {
-                let started = self
-                    .oidc
-                    .start(config, &format!("{}/sso/oidc/callback", self.public_url.trim_end_matches('/')), &token)
-                    .await?;
-                let sealed = self.cipher.seal(&started.pkce_verifier);
-                login.oidc_nonce = Some(&started.nonce);
-                login.oidc_verifier_sealed = Some(&sealed);
-                self.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
-                Ok(started.url)
-            }
-        }
-    }
 }
 
 /// Back to the vendor with an OAuth-style error.
@@ -405,14 +338,6 @@ async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackPa
     }
     .await;
     complete(&state, &connection.connection, Some(login), profile).await
-}
-
-/// Why a login on a connection that is not active is refused.
-fn inactive_reason(connection: &Connection) -> String {
-    match connection.state.as_str() {
-        "draft" => "this connection is a draft: it signs nobody in until it is activated (Test sign-in works)".into(),
-        _ => "this connection is deactivated: it signs nobody in until it is activated again".into(),
-    }
 }
 
 /// Sets `email_domain_verified`: the email's domain is one of the

@@ -7,11 +7,10 @@ use axum::response::{Html, IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::SessionPolicy;
-use super::links::Redeemed;
-use crate::http::AppState;
-use crate::http::limits::{ClientAddr, retry_after_secs};
+use super::AppState;
+use super::limits::{ClientAddr, retry_after_secs};
 use crate::mail::html_escape;
+use crate::store::portal::{Redeemed, SessionPolicy};
 
 #[derive(Deserialize)]
 pub struct LaunchParams {
