@@ -106,6 +106,9 @@ pub struct PortalSession {
 }
 
 /// Result of looking up the visitor's session.
+// One per page load, moved once: boxing the session would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SessionState {
     /// A valid session.

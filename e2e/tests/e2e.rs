@@ -39,10 +39,12 @@ async fn start_portico_with(
     configure: impl FnOnce(&mut Settings),
 ) -> (String, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = format!("sqlite://{}", dir.path().join("e2e.db").display());
-    settings.site_root = site_root;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}", dir.path().join("e2e.db").display()),
+        site_root,
+        ..Default::default()
+    };
     settings.vendor.name = "Acme Analytics".into();
     settings.outbound.allow_private = vec!["127.0.0.1".into()];
     configure(&mut settings);

@@ -23,10 +23,12 @@ const CLIENTS: usize = 8;
 async fn bench(postgres: bool, users: usize, lookups: usize) {
     let engine = if postgres { "PostgreSQL" } else { "SQLite" };
     let (url, _dir) = fresh_url(postgres).await;
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = url;
-    settings.database_max_connections = 16;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: url,
+        database_max_connections: 16,
+        ..Default::default()
+    };
     settings.domains.worker = false;
     settings.log.level = "warn".into();
     settings.encryption_key = Some(portico_server::crypto::Cipher::generate_base64());

@@ -38,10 +38,12 @@ fn main() {
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         let port = peers::free_port();
-        let mut settings = Settings::default();
-        settings.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        settings.public_url = format!("http://127.0.0.1:{port}");
-        settings.database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let mut settings = Settings {
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            public_url: format!("http://127.0.0.1:{port}"),
+            database_url: format!("sqlite://{}", dir.path().join("bench.db").display()),
+            ..Default::default()
+        };
         settings.sso.redirect_uris = vec![VENDOR.into()];
         settings.log.level = "warn".into();
         settings.domains.worker = false;

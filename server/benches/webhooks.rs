@@ -51,8 +51,7 @@ async fn bench(postgres: bool, latency_events: usize, throughput_events: usize) 
     let engine = if postgres { "PostgreSQL" } else { "SQLite" };
     let (url, _dir) = fresh_url(postgres).await;
     let store = Store::connect(&url, 16).await.unwrap();
-    let mut settings = Settings::default();
-    settings.database_url = url;
+    let mut settings = Settings { database_url: url, ..Default::default() };
     settings.webhooks.poll_ms = 1000;
     let cipher = Arc::new(Cipher::from_base64(Cipher::generate_base64().expose_secret()).unwrap());
     let (receiver_url, receiver) = start_receiver().await;

@@ -312,10 +312,10 @@ impl Settings {
         if self.vendor.name.trim().is_empty() {
             bail!("invalid configuration: vendor.name must not be empty");
         }
-        if let Some(color) = &self.vendor.accent_color {
-            if parse_hex_color(color).is_none() {
-                bail!("invalid configuration: vendor.accent_color must look like #1a2b3c, got {color:?}");
-            }
+        if let Some(color) = &self.vendor.accent_color
+            && parse_hex_color(color).is_none()
+        {
+            bail!("invalid configuration: vendor.accent_color must look like #1a2b3c, got {color:?}");
         }
         for ns in &self.domains.nameservers {
             if ns.parse::<std::net::SocketAddr>().is_err() {
@@ -555,6 +555,8 @@ impl DatabaseKind {
 mod tests {
     use super::*;
 
+    // figment's Jail closure returns figment's own (large) error type.
+    #[allow(clippy::result_large_err)]
     fn load(toml: Option<&str>, env: &[(&str, &str)]) -> anyhow::Result<Settings> {
         let dir = tempfile::tempdir().unwrap();
         let file = toml.map(|t| {

@@ -148,10 +148,10 @@ pub fn DomainsPanel() -> impl IntoView {
     // A successful add clears the field for the next domain.
     let input = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
-        if matches!(add.value().get(), Some(Ok(_))) {
-            if let Some(el) = input.get() {
-                el.set_value("");
-            }
+        if matches!(add.value().get(), Some(Ok(_)))
+            && let Some(el) = input.get()
+        {
+            el.set_value("");
         }
     });
     view! {

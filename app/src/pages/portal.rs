@@ -18,10 +18,10 @@ pub async fn current_session() -> Result<SessionState, ServerFnError> {
 /// Sets the HTTP status of the server-rendered response.
 fn set_status(_code: u16) {
     #[cfg(feature = "ssr")]
-    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-        if let Ok(code) = http::StatusCode::from_u16(_code) {
-            resp.set_status(code);
-        }
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(code) = http::StatusCode::from_u16(_code)
+    {
+        resp.set_status(code);
     }
 }
 

@@ -55,10 +55,8 @@ pub async fn content_security_policy(State(policy): State<Arc<CspPolicy>>, mut r
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html"));
-    if is_html {
-        if let Ok(value) = HeaderValue::from_str(&policy.html(&nonce)) {
-            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
-        }
+    if is_html && let Ok(value) = HeaderValue::from_str(&policy.html(&nonce)) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
     }
     response
 }
@@ -67,10 +65,10 @@ pub async fn content_security_policy(State(policy): State<Arc<CspPolicy>>, mut r
 /// `HydrationScripts` and the resource scripts then carry it.
 pub fn provide_leptos_nonce() {
     use leptos::prelude::{provide_context, use_context};
-    if let Some(parts) = use_context::<axum::http::request::Parts>() {
-        if let Some(nonce) = parts.extensions.get::<CspNonce>() {
-            provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
-        }
+    if let Some(parts) = use_context::<axum::http::request::Parts>()
+        && let Some(nonce) = parts.extensions.get::<CspNonce>()
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
     }
 }
 
@@ -117,17 +115,17 @@ pub fn cross_site_refusal(method: &Method, headers: &HeaderMap, own: &OwnOrigin)
 /// Refuses cross-site state-changing requests to the portal's server
 /// functions with a readable 403 page.
 pub async fn refuse_cross_site(State(own): State<Arc<OwnOrigin>>, req: Request<Body>, next: Next) -> Response {
-    if req.uri().path().starts_with("/_portal/fn/") {
-        if let Some(reason) = cross_site_refusal(req.method(), req.headers(), &own) {
-            tracing::warn!(path = %req.uri().path(), reason, "cross-site portal request refused");
-            let body = format!(
-                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused · Portico</title>\
+    if req.uri().path().starts_with("/_portal/fn/")
+        && let Some(reason) = cross_site_refusal(req.method(), req.headers(), &own)
+    {
+        tracing::warn!(path = %req.uri().path(), reason, "cross-site portal request refused");
+        let body = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused · Portico</title>\
                  <link rel=\"stylesheet\" href=\"/pkg/portico.css\"></head><body><main class=\"card narrow centered\">\
                  <h1>Request refused</h1><p role=\"alert\">The portal only accepts changes made from its own pages \
                  with JavaScript on ({reason}). Go back to the portal, reload it and try again.</p></main></body></html>"
-            );
-            return (StatusCode::FORBIDDEN, Html(body)).into_response();
-        }
+        );
+        return (StatusCode::FORBIDDEN, Html(body)).into_response();
     }
     next.run(req).await
 }

@@ -206,7 +206,7 @@ mod tests {
         assert!(check(r#"externalId eq "00u1""#));
         assert!(check(r#"name.familyName co "ens""#));
         assert!(check(r#"userName sw "bjen""#) && check(r#"userName ew "EXAMPLE.COM""#));
-        assert!(check("title pr") == false && check("name pr") && check("emails pr"));
+        assert!(!check("title pr") && check("name pr") && check("emails pr"));
         assert!(check(r#"meta.lastModified gt "2026-01-01T00:00:00Z""#));
         assert!(!check(r#"meta.lastModified lt "2026-01-01T00:00:00Z""#));
         assert!(check(r#"userName ne "other""#) && !check(r#"userName ne "BJENSEN@example.com""#));

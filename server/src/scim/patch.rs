@@ -182,10 +182,10 @@ fn container_mut<'a>(resource: &'a mut Value, uri: Option<&str>, create: bool) -
 }
 
 fn add_schema(root: &mut Map<String, Value>, uri: &str) {
-    if let Some(Value::Array(schemas)) = root.get_mut("schemas") {
-        if !schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(uri))) {
-            schemas.push(json!(uri));
-        }
+    if let Some(Value::Array(schemas)) = root.get_mut("schemas")
+        && !schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(uri)))
+    {
+        schemas.push(json!(uri));
     }
 }
 

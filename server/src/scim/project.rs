@@ -71,14 +71,14 @@ pub fn project(resource: &mut Value, attributes: Option<&str>, excluded: Option<
                         .iter()
                         .filter(|w| w.uri.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(&k)))
                         .collect();
-                    if !inner.is_empty() {
-                        if let Value::Object(ext) = v {
-                            let ext: Map<String, Value> = ext
-                                .into_iter()
-                                .filter(|(ek, _)| inner.iter().any(|w| w.name.eq_ignore_ascii_case(ek)))
-                                .collect();
-                            kept.insert(k, Value::Object(ext));
-                        }
+                    if !inner.is_empty()
+                        && let Value::Object(ext) = v
+                    {
+                        let ext: Map<String, Value> = ext
+                            .into_iter()
+                            .filter(|(ek, _)| inner.iter().any(|w| w.name.eq_ignore_ascii_case(ek)))
+                            .collect();
+                        kept.insert(k, Value::Object(ext));
                     }
                 }
                 continue;
@@ -152,10 +152,8 @@ pub fn sync_extension_schemas(resource: &mut Value) {
         let key = key_of(obj, ext);
         let present =
             key.as_ref().and_then(|k| obj.get(k)).is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()));
-        if !present {
-            if let Some(k) = key {
-                obj.remove(&k);
-            }
+        if !present && let Some(k) = key {
+            obj.remove(&k);
         }
         if let Some(Value::Array(schemas)) = obj.get_mut("schemas") {
             let listed = schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(ext)));

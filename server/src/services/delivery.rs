@@ -187,10 +187,10 @@ impl Worker {
             data: &c.data.0,
         })
         .expect("envelope serializes");
-        if let Some(policy) = &self.egress {
-            if let Err(e) = policy.parse_url(&c.url, false) {
-                return fail(e.to_string());
-            }
+        if let Some(policy) = &self.egress
+            && let Err(e) = policy.parse_url(&c.url, false)
+        {
+            return fail(e.to_string());
         }
         let msg_id = c.event_id.to_string();
         let ts = OffsetDateTime::now_utc().unix_timestamp();

@@ -71,10 +71,10 @@ impl OidcProviders {
     pub async fn discover(&self, issuer: &str, refresh: bool) -> Result<Arc<Discovered>, String> {
         if !refresh {
             let cache = self.cache.lock().expect("cache lock");
-            if let Some((at, m)) = cache.get(issuer) {
-                if at.elapsed() < DISCOVERY_TTL {
-                    return Ok(m.clone());
-                }
+            if let Some((at, m)) = cache.get(issuer)
+                && at.elapsed() < DISCOVERY_TTL
+            {
+                return Ok(m.clone());
             }
         }
         let failed = |reason: String| format!("discovery failed for issuer {issuer}: {reason}");

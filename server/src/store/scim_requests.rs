@@ -42,12 +42,12 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let mut known: HashMap<Uuid, bool> = HashMap::new();
             for e in entries {
-                if !known.contains_key(&e.directory_id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(e.directory_id) {
                     let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM directories WHERE id = $1")
                         .bind(e.directory_id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                    known.insert(e.directory_id, exists.is_some());
+                    slot.insert(exists.is_some());
                 }
             }
             let keep: Vec<&ScimRequest> = entries.iter().filter(|e| known[&e.directory_id]).collect();

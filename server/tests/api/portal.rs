@@ -187,10 +187,7 @@ async fn sessions_are_scoped_to_one_organization_and_its_intents(backend: Backen
     // A session of another organization never shows this one.
     let globex_link = app
         .link(
-            &app.get("/organizations?limit=2").await.json::<Value>().await.unwrap()["data"][1]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
+            app.get("/organizations?limit=2").await.json::<Value>().await.unwrap()["data"][1]["id"].as_str().unwrap(),
             &["dsync"],
         )
         .await;

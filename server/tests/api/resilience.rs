@@ -163,7 +163,7 @@ async fn every_event_survives_a_kill_9_mid_delivery(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 201);
     let endpoint_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let orgs = create_orgs(&[first.base.clone()], &key, 120).await;
+    let orgs = create_orgs(std::slice::from_ref(&first.base), &key, 120).await;
     // Wait until deliveries are under way, then pull the plug.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while receiver.received_requests().await.unwrap_or_default().is_empty() && tokio::time::Instant::now() < deadline {

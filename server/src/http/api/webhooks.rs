@@ -192,10 +192,10 @@ async fn deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     let uuid = parse_id(&id, "webhook endpoint")?;
     state.store.get_endpoint(uuid).await?.ok_or_else(|| not_found(&id))?;
-    if let Some(s) = params.status.as_deref() {
-        if !["pending", "delivering", "succeeded", "failed"].contains(&s) {
-            return Err(ApiError::invalid("status", "one of pending, delivering, succeeded, failed"));
-        }
+    if let Some(s) = params.status.as_deref()
+        && !["pending", "delivering", "succeeded", "failed"].contains(&s)
+    {
+        return Err(ApiError::invalid("status", "one of pending, delivering, succeeded, failed"));
     }
     let limit = params.limit.unwrap_or(50).clamp(1, 500);
     Ok(Json(DeliveryList {
