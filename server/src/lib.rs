@@ -1,7 +1,6 @@
 //! Portico server: vendor REST API, portal backend, storage.
 //! `main.rs` is a thin CLI over [`cli::run`].
 
-pub mod api_keys;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -18,7 +18,7 @@ pub struct Application {
     store: Store,
     port: u16,
     worker: Option<crate::services::delivery::Worker>,
-    domains: Arc<crate::domains::DomainService>,
+    domains: Arc<crate::services::domains::DomainService>,
     domain_worker: bool,
     /// Writes the SCIM request log; ends after the router is dropped.
     scim_log_writer: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -48,7 +48,7 @@ impl Application {
         } else {
             None
         };
-        let domains = Arc::new(crate::domains::DomainService::from_settings(&settings.domains)?);
+        let domains = Arc::new(crate::services::domains::DomainService::from_settings(&settings.domains)?);
         let domain_worker = settings.domains.worker;
         let (scim_log, scim_log_writer) = crate::services::scim_log::RequestLog::new(store.clone());
         let router = crate::http::router(settings, store.clone(), cipher, domains.clone(), scim_log)?;
@@ -87,11 +87,17 @@ impl Application {
         };
         let worker = self.worker.map(|w| tokio::spawn(w.run(stopped(stop_rx.clone()))));
         let domain_worker = self.domain_worker.then(|| {
-            tokio::spawn(crate::domains::run_worker(self.store.clone(), self.domains.clone(), stopped(stop_rx.clone())))
+            tokio::spawn(crate::services::domains::run_worker(
+                self.store.clone(),
+                self.domains.clone(),
+                stopped(stop_rx.clone()),
+            ))
         });
         let scim_log_writer = tokio::spawn(self.scim_log_writer);
-        let certificates =
-            tokio::spawn(crate::sso::run_certificate_worker(self.store.clone(), stopped(stop_rx.clone())));
+        let certificates = tokio::spawn(crate::services::certificates::run_certificate_worker(
+            self.store.clone(),
+            stopped(stop_rx.clone()),
+        ));
         let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             signal.await;

@@ -45,7 +45,7 @@ pub struct AppState {
     /// Encrypts secrets at rest.
     pub cipher: Arc<crate::crypto::Cipher>,
     /// Domain verification rules and the DNS resolver.
-    pub domains: Arc<crate::domains::DomainService>,
+    pub domains: Arc<crate::services::domains::DomainService>,
     /// Per-directory SCIM request log.
     pub scim_log: crate::services::scim_log::RequestLog,
     /// OpenID provider discovery cache and HTTP client.
@@ -82,7 +82,7 @@ pub(crate) fn router(
     settings: Settings,
     store: Store,
     cipher: Arc<crate::crypto::Cipher>,
-    domains: Arc<crate::domains::DomainService>,
+    domains: Arc<crate::services::domains::DomainService>,
     scim_log: crate::services::scim_log::RequestLog,
 ) -> anyhow::Result<Router> {
     let leptos_options = leptos_options(&settings);

@@ -21,9 +21,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::limits::ClientAddr;
-use crate::sso::login::{LoginContext, hash, inactive_reason, random_token};
-use crate::sso::logins::{Login, UNKNOWN_LOGIN};
+use crate::services::login::{LoginContext, hash, inactive_reason, random_token};
 use crate::sso::{Connection, ConnectionWithSecret, IdpConfig, Profile, saml};
+use crate::store::logins::{Login, UNKNOWN_LOGIN};
 
 /// Browser-facing routes (no API key).
 pub fn routes() -> Router<AppState> {

@@ -207,7 +207,7 @@ pub async fn issue_link(
 pub struct ServerBackend {
     store: Store,
     settings: Arc<Settings>,
-    domains: Arc<crate::domains::DomainService>,
+    domains: Arc<crate::services::domains::DomainService>,
     cipher: Arc<crate::crypto::Cipher>,
     oidc: Arc<crate::sso::oidc::OidcProviders>,
     egress: crate::egress::Egress,
@@ -217,7 +217,7 @@ impl ServerBackend {
     pub fn new(
         store: Store,
         settings: Arc<Settings>,
-        domains: Arc<crate::domains::DomainService>,
+        domains: Arc<crate::services::domains::DomainService>,
         cipher: Arc<crate::crypto::Cipher>,
         oidc: Arc<crate::sso::oidc::OidcProviders>,
         egress: crate::egress::Egress,
@@ -416,8 +416,8 @@ impl PortalBackend for ServerBackend {
         let org = self.authorize(token, Intent::DomainVerification).await?;
         let current = self.domain_named(org, domain).await?;
         let checked = self
-            .store
-            .check_domain(&self.domains.policy, &self.domains.dns, current.id, true)
+            .domains
+            .check(&self.store, current.id, true)
             .await
             .map_err(unavailable)?
             .ok_or_else(|| BackendError(format!("{} was removed meanwhile.", current.domain)))?;

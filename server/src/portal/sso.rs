@@ -56,7 +56,7 @@ pub fn certificate_warning(expires: Option<OffsetDateTime>, now: OffsetDateTime)
 }
 
 impl ServerBackend {
-    fn portal_connection(&self, c: Connection, attempts: Vec<crate::sso::Attempt>) -> PortalConnection {
+    fn portal_connection(&self, c: Connection, attempts: Vec<crate::store::connections::Attempt>) -> PortalConnection {
         let sp = crate::sso::setup::sp_values(&self.settings.public_url, &c);
         let (saml, oidc) = match &c.idp {
             IdpConfig::Saml(s) => (s.clone(), OidcConfig::default()),
@@ -241,7 +241,7 @@ impl ServerBackend {
         if !current.connection.configured() {
             return Err(BackendError("Enter the identity provider's details before testing.".into()));
         }
-        let ctx = crate::sso::login::LoginContext {
+        let ctx = crate::services::login::LoginContext {
             store: &self.store,
             public_url: &self.settings.public_url,
             cipher: &self.cipher,

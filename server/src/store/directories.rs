@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use crate::events::{EventKind, NewEvent};
 use crate::secrets;
-use crate::store::events::insert_event;
-use crate::store::{BeginWrite, Store, StoreError, with_pool};
+use crate::store::{BeginWrite, Store, StoreError, on_tx, with_pool};
 
 /// Prefix of SCIM bearer tokens.
 pub const SCIM_TOKEN_PREFIX: &str = "scim_";
@@ -217,21 +216,24 @@ impl Store {
     pub async fn delete_directory(&self, id: Uuid) -> Result<bool, StoreError> {
         let Some(dir) = self.get_directory(id).await? else { return Ok(false) };
         self.forget_scim_tokens(id);
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let gone = sqlx::query("DELETE FROM directories WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            if gone.rows_affected() == 0 {
-                return Ok(false);
-            }
-            if dir.state == "active" {
-                let data = Directory { state: "disabled".into(), updated_at: OffsetDateTime::now_utc(), ..dir.clone() };
-                insert_event!(tx, &NewEvent::new(EventKind::DirectoryDisabled, Some(dir.organization_id), &data))?;
-            }
-            tx.commit().await?;
-            self.forget_scim_tokens(id);
-            self.announce_events();
-            Ok(true)
-        })
+        let mut tx = self.write().await?;
+        let gone = on_tx!(tx, |conn| {
+            sqlx::query("DELETE FROM directories WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if gone == 0 {
+            return Ok(false);
+        }
+        if dir.state == "active" {
+            let data = Directory { state: "disabled".into(), updated_at: OffsetDateTime::now_utc(), ..dir };
+            tx.record(&NewEvent::new(EventKind::DirectoryDisabled, Some(data.organization_id), &data)).await?;
+        }
+        tx.commit().await?;
+        self.forget_scim_tokens(id);
+        Ok(true)
     }
 
     /// Checks a SCIM bearer token for directory `directory_id`. The first
@@ -246,10 +248,11 @@ impl Store {
         let Some(lookup) = secrets::lookup_of(SCIM_TOKEN_PREFIX, presented) else { return Ok(None) };
         let key = secrets::sha256(secrecy::ExposeSecret::expose_secret(presented));
         let cached = self.scim_auth_cache.lock().expect("auth cache lock").get(&key).copied();
-        if let Some((principal, at)) = cached {
-            if at.elapsed() < AUTH_CACHE_TTL && principal.directory_id == directory_id {
-                return Ok(Some(principal));
-            }
+        if let Some((principal, at)) = cached
+            && at.elapsed() < AUTH_CACHE_TTL
+            && principal.directory_id == directory_id
+        {
+            return Ok(Some(principal));
         }
         let principal = self.authenticate_scim_in_db(directory_id, presented, lookup).await?;
         if let Some(p) = principal {
@@ -290,33 +293,33 @@ impl Store {
         if row.state == "active" && fresh {
             return Ok(Some(ScimPrincipal { directory_id, organization_id: row.organization_id }));
         }
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let dir: Option<Directory> =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directories WHERE id = $1")))
-                    .bind(directory_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some(dir) = dir else { return Ok(None) };
-            let activate = dir.state == "pending";
+        let mut tx = self.write().await?;
+        let dir: Option<Directory> = on_tx!(tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM directories WHERE id = $1")))
+                .bind(directory_id)
+                .fetch_optional(&mut *conn)
+                .await
+        })?;
+        let Some(dir) = dir else { return Ok(None) };
+        let activate = dir.state == "pending";
+        on_tx!(tx, |conn| {
             sqlx::query(
                 "UPDATE directories SET last_request_at = $2, state = CASE WHEN state = 'pending' THEN 'active' ELSE state END WHERE id = $1",
             )
             .bind(directory_id)
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if activate {
-                let data =
-                    Directory { state: "active".into(), updated_at: now, last_request_at: Some(now), ..dir.clone() };
-                insert_event!(tx, &NewEvent::new(EventKind::DirectoryEnabled, Some(dir.organization_id), &data))?;
-            }
-            tx.commit().await?;
-            if activate {
-                self.announce_events();
-                tracing::info!(directory_id = %directory_id, org_id = %dir.organization_id, "directory enabled");
-            }
-            Ok(Some(ScimPrincipal { directory_id, organization_id: dir.organization_id }))
-        })
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+        })?;
+        if activate {
+            let data = Directory { state: "active".into(), updated_at: now, last_request_at: Some(now), ..dir.clone() };
+            tx.record(&NewEvent::new(EventKind::DirectoryEnabled, Some(dir.organization_id), &data)).await?;
+        }
+        tx.commit().await?;
+        if activate {
+            tracing::info!(directory_id = %directory_id, org_id = %dir.organization_id, "directory enabled");
+        }
+        Ok(Some(ScimPrincipal { directory_id, organization_id: dir.organization_id }))
     }
 }

@@ -24,35 +24,6 @@ pub(crate) const FAN_OUT: &str = r#"
     ON CONFLICT DO NOTHING
 "#;
 
-/// Inserts `$event` using the transaction `$tx` (any engine), and one
-/// pending webhook delivery per enabled endpoint subscribed to its type, in
-/// the same transaction: an event that commits is always delivered.
-/// Callers call `Store::announce_events` after committing.
-macro_rules! insert_event {
-    ($tx:expr, $event:expr) => {{
-        let event: &$crate::store::events::NewEvent = $event;
-        let inserted = sqlx::query($crate::store::events::INSERT_EVENT)
-            .bind(event.id)
-            .bind(event.kind.as_str())
-            .bind(event.organization_id)
-            .bind(event.occurred_at)
-            .bind(sqlx::types::Json(&event.data))
-            .execute(&mut *$tx)
-            .await;
-        match inserted {
-            Err(e) => Err(e),
-            Ok(_) => sqlx::query($crate::store::events::FAN_OUT)
-                .bind(event.id)
-                .bind(event.kind.as_str())
-                .bind(event.occurred_at)
-                .execute(&mut *$tx)
-                .await
-                .map(|_| ()),
-        }
-    }};
-}
-pub(crate) use insert_event;
-
 /// A stored event as read back.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct StoredEvent {

@@ -16,9 +16,14 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::DatabaseKind;
 
+pub mod api_keys;
+pub mod connections;
 pub mod deliveries;
 pub mod directories;
+pub mod domains;
 pub mod events;
+pub mod logins;
+pub mod orgs;
 pub mod portal;
 pub mod scim_batch;
 pub mod scim_groups;
@@ -133,6 +138,16 @@ impl Store {
         let conn = match &self.pool {
             Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin_write().await?),
             Pool::Postgres(pool) => TxConn::Postgres(pool.begin_write().await?),
+        };
+        Ok(Tx { store: self, conn, recorded: false })
+    }
+
+    /// Starts a transaction for reads that belong together (a row and its
+    /// children). Dropping it ends it.
+    pub async fn read(&self) -> Result<Tx<'_>, StoreError> {
+        let conn = match &self.pool {
+            Pool::Sqlite(pool) => TxConn::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
         };
         Ok(Tx { store: self, conn, recorded: false })
     }

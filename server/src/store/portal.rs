@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use crate::events::{EventKind, NewEvent};
 use crate::secrets;
-use crate::store::events::insert_event;
-use crate::store::{BeginWrite, Store, StoreError, with_pool};
+use crate::store::{Store, StoreError, on_tx, with_pool};
 
 /// Prefix of portal link tokens.
 pub const LINK_PREFIX: &str = "plt_";
@@ -189,11 +188,11 @@ impl Store {
         let id = Uuid::now_v7();
         let now = OffsetDateTime::now_utc();
         let expires_at = now + new.ttl;
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
+        let mut tx = self.write().await?;
+        let organization_name = on_tx!(tx, |conn| {
             let org: Option<(String,)> = sqlx::query_as("SELECT name FROM organizations WHERE id = $1")
                 .bind(new.organization_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
             let Some((organization_name,)) = org else {
                 return Ok(None);
@@ -216,27 +215,27 @@ impl Store {
             .bind(new.email.as_deref())
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            let data = LinkCreatedData {
-                link_id: id,
-                intents: new.intents.iter().map(|i| i.as_str()).collect(),
-                expires_at,
-                emailed: new.email.is_some(),
-            };
-            insert_event!(tx, &NewEvent::new(EventKind::PortalLinkCreated, Some(new.organization_id), &data))?;
-            tx.commit().await?;
-            self.announce_events();
-            Ok(Some(CreatedLink {
-                id,
-                token: minted.token,
-                organization_id: new.organization_id,
-                organization_name,
-                intents: new.intents.clone(),
-                created_at: now,
-                expires_at,
-            }))
-        })
+            organization_name
+        });
+        let data = LinkCreatedData {
+            link_id: id,
+            intents: new.intents.iter().map(|i| i.as_str()).collect(),
+            expires_at,
+            emailed: new.email.is_some(),
+        };
+        tx.record(&NewEvent::new(EventKind::PortalLinkCreated, Some(new.organization_id), &data)).await?;
+        tx.commit().await?;
+        Ok(Some(CreatedLink {
+            id,
+            token: minted.token,
+            organization_id: new.organization_id,
+            organization_name,
+            intents: new.intents.clone(),
+            created_at: now,
+            expires_at,
+        }))
     }
 
     /// Makes a link unusable (e.g. its email could not be sent).
@@ -266,8 +265,8 @@ impl Store {
             return Ok(Redeemed::Unknown);
         };
         let now = OffsetDateTime::now_utc();
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
+        let mut tx = self.write().await?;
+        let (minted, link, session_id, expires_at) = on_tx!(tx, |conn| {
             let row: Option<LinkRow> = sqlx::query_as(
                 r#"
                 SELECT id, organization_id, secret_hash, intents, return_url, success_url, expires_at, used_at,
@@ -276,7 +275,7 @@ impl Store {
                 "#,
             )
             .bind(lookup)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
             let Some(link) = row.filter(|r| secrets::matches(presented, &r.secret_hash)) else {
                 return Ok(Redeemed::Unknown);
@@ -295,7 +294,7 @@ impl Store {
             )
             .bind(link.id)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
             if claimed != 1 {
@@ -323,21 +322,21 @@ impl Store {
             .bind(embedded)
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            let intents = intents_from_db(&link.intents);
-            let data = SessionStartedData {
-                session_id,
-                link_id: link.id,
-                intents: intents.iter().map(|i| i.as_str()).collect(),
-                embedded,
-                expires_at,
-            };
-            insert_event!(tx, &NewEvent::new(EventKind::PortalSessionStarted, Some(link.organization_id), &data))?;
-            tx.commit().await?;
-            self.announce_events();
-            Ok(Redeemed::Started { token: minted.token, organization_id: link.organization_id })
-        })
+            (minted, link, session_id, expires_at)
+        });
+        let intents = intents_from_db(&link.intents);
+        let data = SessionStartedData {
+            session_id,
+            link_id: link.id,
+            intents: intents.iter().map(|i| i.as_str()).collect(),
+            embedded,
+            expires_at,
+        };
+        tx.record(&NewEvent::new(EventKind::PortalSessionStarted, Some(link.organization_id), &data)).await?;
+        tx.commit().await?;
+        Ok(Redeemed::Started { token: minted.token, organization_id: link.organization_id })
     }
 
     /// Revokes a link: it can no longer be opened, and the session it
@@ -347,12 +346,12 @@ impl Store {
     #[tracing::instrument(skip_all, fields(link_id = %id))]
     pub async fn revoke_portal_link(&self, id: Uuid) -> Result<Option<RevokedLink>, StoreError> {
         let now = OffsetDateTime::now_utc();
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
+        let mut tx = self.write().await?;
+        let (organization_id, sessions) = on_tx!(tx, |conn| {
             let row: Option<(Uuid, Option<OffsetDateTime>)> =
                 sqlx::query_as("SELECT organization_id, revoked_at FROM portal_links WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut *conn)
                     .await?;
             let Some((organization_id, revoked_at)) = row else {
                 return Ok(None);
@@ -368,34 +367,34 @@ impl Store {
             sqlx::query("UPDATE portal_links SET revoked_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
             let sessions: Vec<(Uuid,)> = sqlx::query_as(
                 "UPDATE portal_sessions SET revoked_at = $2 WHERE link_id = $1 AND revoked_at IS NULL RETURNING id",
             )
             .bind(id)
             .bind(now)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
-            let revoked = RevokedLink {
-                link_id: id,
-                organization_id,
-                sessions_revoked: sessions.into_iter().map(|(s,)| s).collect(),
-                already_revoked: false,
+            (organization_id, sessions)
+        });
+        let revoked = RevokedLink {
+            link_id: id,
+            organization_id,
+            sessions_revoked: sessions.into_iter().map(|(s,)| s).collect(),
+            already_revoked: false,
+        };
+        tx.record(&NewEvent::new(EventKind::PortalLinkRevoked, Some(organization_id), &revoked)).await?;
+        for session_id in &revoked.sessions_revoked {
+            let data = SessionRevokedData {
+                session_id: *session_id,
+                link_id: Some(id),
+                reason: RevocationReason::LinkRevoked,
             };
-            insert_event!(tx, &NewEvent::new(EventKind::PortalLinkRevoked, Some(organization_id), &revoked))?;
-            for session_id in &revoked.sessions_revoked {
-                let data = SessionRevokedData {
-                    session_id: *session_id,
-                    link_id: Some(id),
-                    reason: RevocationReason::LinkRevoked,
-                };
-                insert_event!(tx, &NewEvent::new(EventKind::PortalSessionRevoked, Some(organization_id), &data))?;
-            }
-            tx.commit().await?;
-            self.announce_events();
-            Ok(Some(revoked))
-        })
+            tx.record(&NewEvent::new(EventKind::PortalSessionRevoked, Some(organization_id), &data)).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(revoked))
     }
 
     /// Ends every live portal session of an organization and revokes its
@@ -406,11 +405,11 @@ impl Store {
     #[tracing::instrument(skip_all, fields(org_id = %organization_id))]
     pub async fn revoke_portal_access(&self, organization_id: Uuid) -> Result<Option<RevokedAccess>, StoreError> {
         let now = OffsetDateTime::now_utc();
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
+        let mut tx = self.write().await?;
+        let (sessions, links) = on_tx!(tx, |conn| {
             let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
                 .bind(organization_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
             if exists.is_none() {
                 return Ok(None);
@@ -424,7 +423,7 @@ impl Store {
             )
             .bind(organization_id)
             .bind(now)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
             let links: Vec<(Uuid,)> = sqlx::query_as(
                 r#"
@@ -435,32 +434,32 @@ impl Store {
             )
             .bind(organization_id)
             .bind(now)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
-            for (session_id, link_id) in &sessions {
-                let data = SessionRevokedData {
-                    session_id: *session_id,
-                    link_id: *link_id,
-                    reason: RevocationReason::OrganizationRevoked,
-                };
-                insert_event!(tx, &NewEvent::new(EventKind::PortalSessionRevoked, Some(organization_id), &data))?;
-            }
-            for (link_id,) in &links {
-                let data = RevokedLink {
-                    link_id: *link_id,
-                    organization_id,
-                    sessions_revoked: Vec::new(),
-                    already_revoked: false,
-                };
-                insert_event!(tx, &NewEvent::new(EventKind::PortalLinkRevoked, Some(organization_id), &data))?;
-            }
-            tx.commit().await?;
-            self.announce_events();
-            Ok(Some(RevokedAccess {
-                sessions_revoked: sessions.into_iter().map(|(s, _)| s).collect(),
-                links_revoked: links.into_iter().map(|(l,)| l).collect(),
-            }))
-        })
+            (sessions, links)
+        });
+        for (session_id, link_id) in &sessions {
+            let data = SessionRevokedData {
+                session_id: *session_id,
+                link_id: *link_id,
+                reason: RevocationReason::OrganizationRevoked,
+            };
+            tx.record(&NewEvent::new(EventKind::PortalSessionRevoked, Some(organization_id), &data)).await?;
+        }
+        for (link_id,) in &links {
+            let data = RevokedLink {
+                link_id: *link_id,
+                organization_id,
+                sessions_revoked: Vec::new(),
+                already_revoked: false,
+            };
+            tx.record(&NewEvent::new(EventKind::PortalLinkRevoked, Some(organization_id), &data)).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(RevokedAccess {
+            sessions_revoked: sessions.into_iter().map(|(s, _)| s).collect(),
+            links_revoked: links.into_iter().map(|(l,)| l).collect(),
+        }))
     }
 
     /// The live session for a cookie value, refreshing its idle timer;

@@ -25,14 +25,45 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://portico:portico@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh, empty database URL for `backend`, plus what must live as long as
-/// the test (temp dir).
-pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+/// A test's database; dropping it removes it (the SQLite file's temp dir,
+/// or the PostgreSQL database), so runs leave nothing behind.
+pub struct TestDb {
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<String>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres.take() else { return };
+        // Drop runs inside the test's runtime: do the async work on a thread
+        // of its own. FORCE ends the connections the app still holds.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&postgres_admin_url()).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            // Not a test failure: scripts/test drops leftovers before each run.
+            eprintln!("could not drop a test database: {e}");
+        }
+    }
+}
+
+/// A fresh, empty database URL for `backend`, plus the guard that removes
+/// it when the test ends.
+pub async fn fresh_database(backend: Backend) -> (String, TestDb) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("portico.db").display());
-            (url, Some(dir))
+            (url, TestDb { _dir: Some(dir), postgres: None })
         }
         Backend::Postgres => {
             use sqlx::Connection;
@@ -47,17 +78,19 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
                 .expect("create test database");
             conn.close().await.ok();
             let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
-            (format!("{base}/{name}"), None)
+            (format!("{base}/{name}"), TestDb { _dir: None, postgres: Some(name) })
         }
     }
 }
 
 /// Settings for a test instance on `database_url`.
 pub fn test_settings(database_url: String) -> Settings {
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = database_url;
-    settings.database_max_connections = 5;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url,
+        database_max_connections: 5,
+        ..Default::default()
+    };
     settings.vendor.name = "Acme Analytics".into();
     settings.site_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site");
     settings.encryption_key = Some(portico_server::crypto::Cipher::generate_base64());
@@ -81,7 +114,7 @@ pub struct TestApp {
     pub store: Store,
     pub client: reqwest::Client,
     pub database_url: String,
-    _dir: Option<tempfile::TempDir>,
+    _db: TestDb,
 }
 
 /// Starts Portico for one test.
@@ -92,7 +125,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts Portico with settings adjusted by `configure`.
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     portico_server::telemetry::init_for_tests();
-    let (url, dir) = fresh_database(backend).await;
+    let (url, db) = fresh_database(backend).await;
     let mut settings = test_settings(url.clone());
     configure(&mut settings);
     let app = Application::build(settings).await.expect("build app");
@@ -106,7 +139,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         store,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         database_url: url,
-        _dir: dir,
+        _db: db,
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use crate::helpers::{Backend, fresh_database};
+use crate::helpers::{Backend, TestDb, fresh_database};
 
 /// table -> sorted (column, not null); index name -> (table, unique, columns).
 #[derive(Debug, PartialEq, Eq)]
@@ -17,7 +17,7 @@ struct Schema {
     indexes: BTreeMap<String, (String, bool, Vec<String>)>,
 }
 
-async fn migrated(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+async fn migrated(backend: Backend) -> (String, TestDb) {
     let (url, dir) = fresh_database(backend).await;
     let store = portico_server::store::Store::connect(&url, 1).await.expect("migrations apply");
     store.close().await;
@@ -115,8 +115,8 @@ async fn postgres_schema(url: &str) -> Schema {
 
 #[tokio::test]
 async fn both_migration_trees_build_the_same_schema() {
-    let (sqlite_url, _dir) = migrated(Backend::Sqlite).await;
-    let (postgres_url, _) = migrated(Backend::Postgres).await;
+    let (sqlite_url, _sqlite_db) = migrated(Backend::Sqlite).await;
+    let (postgres_url, _postgres_db) = migrated(Backend::Postgres).await;
     let sqlite = sqlite_schema(&sqlite_url).await;
     let postgres = postgres_schema(&postgres_url).await;
     assert!(sqlite.tables.len() > 10, "the introspection found the tables: {:?}", sqlite.tables.keys());

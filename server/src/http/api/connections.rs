@@ -11,8 +11,9 @@ use serde::Serialize;
 use super::{ApiJson, parse_id};
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::sso::Connection;
 use crate::sso::setup::{self, ConnectionRequest, build};
-use crate::sso::{Attempt, Connection};
+use crate::store::connections::Attempt;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -99,12 +99,7 @@ async fn verify(
         .get_domain(policy, org, &domain.to_ascii_lowercase())
         .await?
         .ok_or_else(|| domain_not_found(&domain))?;
-    state
-        .store
-        .check_domain(policy, &state.domains.dns, current.id, true)
-        .await?
-        .map(Json)
-        .ok_or_else(|| domain_not_found(&domain))
+    state.domains.check(&state.store, current.id, true).await?.map(Json).ok_or_else(|| domain_not_found(&domain))
 }
 
 #[derive(Deserialize)]

@@ -5,8 +5,8 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::Profile;
-use crate::store::{BeginWrite, Store, StoreError, with_pool};
+use super::{BeginWrite, Store, StoreError, with_pool};
+use crate::sso::Profile;
 
 /// How long a login may take at the IdP.
 pub(crate) const LOGIN_TTL: Duration = Duration::minutes(10);

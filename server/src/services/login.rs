@@ -6,9 +6,9 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::logins::NewLogin;
-use super::{Connection, ConnectionWithSecret, IdpConfig, saml};
+use crate::sso::{Connection, ConnectionWithSecret, IdpConfig, saml};
 use crate::store::Store;
+use crate::store::logins::NewLogin;
 
 /// A random URL-safe token and its SHA-256.
 pub fn random_token() -> (String, Vec<u8>) {
@@ -28,7 +28,7 @@ pub struct LoginContext<'a> {
     pub store: &'a Store,
     pub public_url: &'a str,
     pub cipher: &'a crate::crypto::Cipher,
-    pub oidc: &'a super::oidc::OidcProviders,
+    pub oidc: &'a crate::sso::oidc::OidcProviders,
 }
 
 impl LoginContext<'_> {

@@ -10,18 +10,7 @@ use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
 
 use crate::config::DomainSettings;
-
-/// What one lookup of the challenge record found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// The TXT strings at the name (multi-string records joined), possibly
-    /// empty when the name exists without TXT records.
-    Found(Vec<String>),
-    /// The name does not exist.
-    NxDomain,
-    /// The resolver could not answer: timeout, refused, network error.
-    Failed(String),
-}
+use crate::domains::Lookup;
 
 /// Resolves challenge records. Caching is off: a re-check must see the zone
 /// as it is now.
