@@ -105,6 +105,150 @@ pub struct PortalSession {
     pub embed_origins: Vec<String>,
 }
 
+/// A stored or sent name that is not one of a closed set's values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownValue {
+    pub set: &'static str,
+    pub value: String,
+}
+
+impl std::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a {}", self.value, self.set)
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+/// Lifecycle of an SSO connection: a draft signs nobody in (Test sign-in
+/// works), an active one signs users in, an inactive one no longer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    Draft,
+    Active,
+    Inactive,
+}
+
+impl ConnectionState {
+    pub const ALL: [ConnectionState; 3] = [ConnectionState::Draft, ConnectionState::Active, ConnectionState::Inactive];
+
+    /// Wire and stored name (`draft`, `active`, `inactive`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Draft => "draft",
+            ConnectionState::Active => "active",
+            ConnectionState::Inactive => "inactive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Badge label.
+    pub fn title(self) -> &'static str {
+        match self {
+            ConnectionState::Draft => "Draft",
+            ConnectionState::Active => "Active",
+            ConnectionState::Inactive => "Inactive",
+        }
+    }
+}
+
+impl TryFrom<String> for ConnectionState {
+    type Error = UnknownValue;
+    fn try_from(s: String) -> Result<Self, UnknownValue> {
+        Self::parse(&s).ok_or(UnknownValue { set: "connection state", value: s })
+    }
+}
+
+/// Lifecycle of a SCIM directory: pending until its IdP's first
+/// authenticated request, then active; disabled when turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryState {
+    Pending,
+    Active,
+    Disabled,
+}
+
+impl DirectoryState {
+    pub const ALL: [DirectoryState; 3] = [DirectoryState::Pending, DirectoryState::Active, DirectoryState::Disabled];
+
+    /// Wire and stored name (`pending`, `active`, `disabled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectoryState::Pending => "pending",
+            DirectoryState::Active => "active",
+            DirectoryState::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Badge label.
+    pub fn title(self) -> &'static str {
+        match self {
+            DirectoryState::Pending => "Waiting for first sync",
+            DirectoryState::Active => "Active",
+            DirectoryState::Disabled => "Disabled",
+        }
+    }
+}
+
+impl TryFrom<String> for DirectoryState {
+    type Error = UnknownValue;
+    fn try_from(s: String) -> Result<Self, UnknownValue> {
+        Self::parse(&s).ok_or(UnknownValue { set: "directory state", value: s })
+    }
+}
+
+/// Verification state of a domain: pending until its TXT record is found,
+/// then verified; failed when the deadline passed without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainState {
+    Pending,
+    Verified,
+    Failed,
+}
+
+impl DomainState {
+    pub const ALL: [DomainState; 3] = [DomainState::Pending, DomainState::Verified, DomainState::Failed];
+
+    /// Wire and stored name (`pending`, `verified`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainState::Pending => "pending",
+            DomainState::Verified => "verified",
+            DomainState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Badge label.
+    pub fn title(self) -> &'static str {
+        match self {
+            DomainState::Pending => "Pending",
+            DomainState::Verified => "Verified",
+            DomainState::Failed => "Failed",
+        }
+    }
+}
+
+impl TryFrom<String> for DomainState {
+    type Error = UnknownValue;
+    fn try_from(s: String) -> Result<Self, UnknownValue> {
+        Self::parse(&s).ok_or(UnknownValue { set: "domain state", value: s })
+    }
+}
+
 /// Result of looking up the visitor's session.
 // One per page load, moved once: boxing the session would only add an
 // allocation.
@@ -121,8 +265,7 @@ pub enum SessionState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortalDomain {
     pub domain: String,
-    /// `pending`, `verified` or `failed`.
-    pub state: String,
+    pub state: DomainState,
     /// Fully qualified record name.
     pub record_name: String,
     /// The label relative to the domain (what most DNS consoles ask for).
@@ -143,8 +286,7 @@ pub struct PortalDirectory {
     pub id: String,
     pub name: String,
     pub provider: String,
-    /// `pending`, `active` or `disabled`.
-    pub state: String,
+    pub state: DirectoryState,
     pub scim_base_url: String,
     /// RFC 3339.
     pub last_request_at: Option<String>,
@@ -211,8 +353,7 @@ pub struct PortalConnection {
     pub kind: String,
     /// `okta`, `entra`, `google` or `generic`.
     pub provider: String,
-    /// `draft`, `active` or `inactive`.
-    pub state: String,
+    pub state: ConnectionState,
     /// IdP details are complete: Test sign-in and Activate are possible.
     pub configured: bool,
     /// What to paste into the IdP.
@@ -320,5 +461,32 @@ mod url_tests {
         ] {
             assert!(!is_http_url(bad), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::{ConnectionState, DirectoryState, DomainState};
+
+    /// Stored TEXT, JSON and the parser agree for every value, and unknown
+    /// names are refused.
+    #[test]
+    fn closed_sets_round_trip_through_their_names() {
+        for s in ConnectionState::ALL {
+            assert_eq!(ConnectionState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+            assert_eq!(ConnectionState::try_from(s.as_str().to_owned()), Ok(s));
+        }
+        for s in DirectoryState::ALL {
+            assert_eq!(DirectoryState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        for s in DomainState::ALL {
+            assert_eq!(DomainState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        let e = ConnectionState::try_from("enabled".to_owned()).unwrap_err();
+        assert_eq!(e.to_string(), "\"enabled\" is not a connection state");
+        assert_eq!(DirectoryState::parse("Active"), None);
     }
 }

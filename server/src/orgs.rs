@@ -104,35 +104,7 @@ impl DomainName {
     }
 }
 
-/// Verification state of a domain. Verification itself arrives with the
-/// domain-verification capability; until then domains are `pending`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DomainState {
-    Pending,
-    Verified,
-    Failed,
-}
-
-impl DomainState {
-    /// The stored (and serialized) name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Verified => "verified",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// The state of a stored name; anything unknown reads as pending.
-    pub(crate) fn from_db(s: &str) -> Self {
-        match s {
-            "verified" => Self::Verified,
-            "failed" => Self::Failed,
-            _ => Self::Pending,
-        }
-    }
-}
+pub use app::dto::DomainState;
 
 /// A domain as stored on an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -52,14 +52,6 @@ fn provider_name(id: &str) -> &'static str {
     PROVIDERS.iter().find(|(p, _)| *p == id).map(|(_, n)| *n).unwrap_or("SCIM 2.0")
 }
 
-fn state_label(state: &str) -> &'static str {
-    match state {
-        "active" => "Active",
-        "disabled" => "Disabled",
-        _ => "Waiting for first sync",
-    }
-}
-
 /// The token, right after creation or rotation: the only time it is shown.
 #[component]
 fn FreshToken(directory: PortalDirectory) -> impl IntoView {
@@ -90,10 +82,10 @@ fn DirectoryCard(
         .map(|t| format!("Last request from your identity provider: {}", short_time(t)))
         .unwrap_or_else(|| "No request from your identity provider yet.".to_owned());
     view! {
-        <article class="domain-card directory-card" data-directory=directory.id.clone() data-state=directory.state.clone()>
+        <article class="domain-card directory-card" data-directory=directory.id.clone() data-state=directory.state.as_str()>
             <header class="domain-head">
                 <h2>{directory.name.clone()}</h2>
-                <span class=format!("badge state-{}", directory.state)>{state_label(&directory.state)}</span>
+                <span class=format!("badge state-{}", directory.state.as_str())>{directory.state.title()}</span>
             </header>
             <p class="muted">{provider_name(&directory.provider)}</p>
             <dl class="record">

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::common::{CopyValue, message, short_time};
-use crate::dto::PortalDomain;
+use crate::dto::{DomainState, PortalDomain};
 
 /// Domains of the session's organization.
 #[server(prefix = "/_portal/fn", client = crate::client::PorticoClient)]
@@ -39,14 +39,6 @@ pub async fn remove_domain(domain: String) -> Result<(), ServerFnError> {
     backend.0.remove_domain(token.as_deref(), &domain).await.map_err(super::common::backend_error)
 }
 
-fn state_label(state: &str) -> &'static str {
-    match state {
-        "verified" => "Verified",
-        "failed" => "Failed",
-        _ => "Pending",
-    }
-}
-
 /// Where to add a TXT record at common DNS hosts.
 fn provider_hints() -> impl IntoView {
     view! {
@@ -72,18 +64,18 @@ fn DomainCard(
 ) -> impl IntoView {
     let name = domain.domain.clone();
     let (for_verify, for_remove) = (name.clone(), name.clone());
-    let verified = domain.state == "verified";
+    let verified = domain.state == DomainState::Verified;
     let pending_verify = verify.pending();
     let last = match (&domain.last_checked_at, &domain.last_result) {
         (Some(at), Some(result)) => format!("Last checked {}: {}", short_time(at), result),
         _ => "Not checked yet.".to_owned(),
     };
-    let state_class = format!("badge state-{}", domain.state);
+    let state_class = format!("badge state-{}", domain.state.as_str());
     view! {
-        <article class="domain-card" data-domain=name.clone() data-state=domain.state.clone()>
+        <article class="domain-card" data-domain=name.clone() data-state=domain.state.as_str()>
             <header class="domain-head">
                 <h2>{name.clone()}</h2>
-                <span class=state_class>{state_label(&domain.state)}</span>
+                <span class=state_class>{domain.state.title()}</span>
             </header>
             {(!verified).then(|| view! {
                 <p>"Create this DNS record at your DNS provider, then choose Verify now."</p>

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::common::{CopyValue, message, short_time};
-use crate::dto::{PortalConnection, PortalConnectionForm, PortalSession, PortalTestResult};
+use crate::dto::{ConnectionState, PortalConnection, PortalConnectionForm, PortalSession, PortalTestResult};
 
 #[cfg(feature = "ssr")]
 async fn backend() -> Result<(crate::backend::Backend, Option<String>), ServerFnError> {
@@ -71,14 +71,6 @@ const CHOICES: [(&str, &str); 7] = [
     ("generic-saml", "Other SAML 2.0 identity provider"),
     ("generic-oidc", "Other OpenID Connect provider"),
 ];
-
-fn state_label(state: &str) -> &'static str {
-    match state {
-        "active" => "Active",
-        "inactive" => "Inactive",
-        _ => "Draft",
-    }
-}
 
 /// The setup steps in the IdP's admin console (docs/sso.md has the same).
 fn guide(provider: &str, kind: &str) -> Vec<&'static str> {
@@ -277,7 +269,7 @@ fn ConnectionCard(
 ) -> impl IntoView {
     let steps = guide(&c.provider, &c.kind).into_iter().map(|s| view! { <li>{s}</li> }).collect_view();
     let (id_test, id_toggle, id_remove) = (c.id.clone(), c.id.clone(), c.id.clone());
-    let active = c.state == "active";
+    let active = c.state == ConnectionState::Active;
     let configured = c.configured;
     let tested = c
         .tested_at
@@ -285,10 +277,10 @@ fn ConnectionCard(
         .map(|t| format!("Last successful test: {}", short_time(t)))
         .unwrap_or_else(|| "Not tested yet.".to_owned());
     view! {
-        <article class="domain-card connection-card" data-connection=c.id.clone() data-state=c.state.clone() data-kind=c.kind.clone()>
+        <article class="domain-card connection-card" data-connection=c.id.clone() data-state=c.state.as_str() data-kind=c.kind.clone()>
             <header class="domain-head">
                 <h2>{c.name.clone()}</h2>
-                <span class=format!("badge state-{}", c.state)>{state_label(&c.state)}</span>
+                <span class=format!("badge state-{}", c.state.as_str())>{c.state.title()}</span>
             </header>
             {c.certificate_warning.clone().map(|w| view! { <p class="warning" role="alert">{w}</p> })}
             <section class="step">
@@ -384,7 +376,7 @@ pub fn SsoPanel(session: PortalSession) -> impl IntoView {
     let s = session.clone();
     Effect::new(move |_| {
         if let Some(Ok(c)) = toggle.value().get() {
-            let kind = if c.state == "active" { "sso.enabled" } else { "sso.disabled" };
+            let kind = if c.state == ConnectionState::Active { "sso.enabled" } else { "sso.disabled" };
             notify(&s, kind, &c);
         }
     });

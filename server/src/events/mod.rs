@@ -112,6 +112,43 @@ impl NewEvent {
     }
 }
 
+/// Where one webhook delivery stands: pending (due at its next attempt),
+/// delivering (claimed by a worker), succeeded, or failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivering,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 4] =
+        [DeliveryStatus::Pending, DeliveryStatus::Delivering, DeliveryStatus::Succeeded, DeliveryStatus::Failed];
+
+    /// Stored and wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivering => "delivering",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for DeliveryStatus {
+    type Error = app::dto::UnknownValue;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or(app::dto::UnknownValue { set: "delivery status", value: s })
+    }
+}
+
 /// The smallest UUID v7 at `t` (for time-range replays and cursors).
 pub fn uuid_floor(t: OffsetDateTime) -> Uuid {
     let ms = (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
@@ -137,6 +174,15 @@ mod tests {
     use time::Duration;
 
     use super::*;
+
+    #[test]
+    fn every_delivery_status_round_trips_through_its_name() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        assert!(DeliveryStatus::try_from("done".to_owned()).is_err());
+    }
 
     #[test]
     fn every_kind_round_trips_through_its_name() {

@@ -22,7 +22,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::limits::ClientAddr;
 use crate::services::login::{LoginContext, hash, inactive_reason, random_token};
-use crate::sso::{Connection, ConnectionWithSecret, IdpConfig, Profile, saml};
+use crate::sso::{Connection, ConnectionState, ConnectionWithSecret, IdpConfig, Profile, saml};
 use crate::store::logins::{Login, UNKNOWN_LOGIN};
 
 /// Browser-facing routes (no API key).
@@ -125,7 +125,7 @@ async fn resolve_connection(state: &AppState, p: &AuthorizeParams) -> Result<Con
         .get_connection(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("connection {id} not found")))?;
-    if connection.connection.state != "active" {
+    if connection.connection.state != ConnectionState::Active {
         return Err(ApiError::BadRequest("the connection is not active".into()));
     }
     Ok(connection)
@@ -244,7 +244,7 @@ async fn acs(State(state): State<AppState>, Path(connection): Path<String>, Form
     };
     match (outcome, login) {
         // Unsolicited responses are logins: only an active connection takes them.
-        (Ok(_), None) if connection.connection.state != "active" => {
+        (Ok(_), None) if connection.connection.state != ConnectionState::Active => {
             let reason = inactive_reason(&connection.connection);
             let _ = state.store.record_attempt(&connection.connection, "login", Err(&reason)).await;
             error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason)
@@ -365,7 +365,7 @@ async fn complete(
     // A login (not a test) completes only while the connection is active:
     // a deactivation during the sign-in wins.
     let profile = match profile {
-        Ok(_) if purpose != "test" && connection.state != "active" => Err(inactive_reason(connection)),
+        Ok(_) if purpose != "test" && connection.state != ConnectionState::Active => Err(inactive_reason(connection)),
         Ok(p) => with_domain_verified(state, p).await,
         Err(e) => Err(e),
     };
@@ -423,8 +423,11 @@ async fn token(State(state): State<AppState>, body: axum::body::Bytes) -> Result
             ApiError::BadRequest("invalid_grant: the code is unknown, expired or already used".into())
         })?;
     // Deactivated (or deleted) between the sign-in and the exchange: no profile.
-    let active =
-        state.store.get_connection(profile.connection_id).await?.is_some_and(|c| c.connection.state == "active");
+    let active = state
+        .store
+        .get_connection(profile.connection_id)
+        .await?
+        .is_some_and(|c| c.connection.state == ConnectionState::Active);
     if !active {
         return Err(ApiError::BadRequest("invalid_grant: the connection was deactivated after this sign-in".into()));
     }

@@ -343,12 +343,7 @@ fn portal_domain(d: crate::domains::Domain) -> PortalDomain {
     let time =
         |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
     PortalDomain {
-        state: match d.state {
-            crate::orgs::DomainState::Pending => "pending",
-            crate::orgs::DomainState::Verified => "verified",
-            crate::orgs::DomainState::Failed => "failed",
-        }
-        .to_owned(),
+        state: d.state,
         record_name: d.verification.name,
         record_host: d.verification.host,
         record_value: d.verification.value,

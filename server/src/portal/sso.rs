@@ -68,7 +68,7 @@ impl ServerBackend {
             name: c.name.clone(),
             kind: c.connection_type.to_owned(),
             provider: c.provider.clone(),
-            state: c.state.clone(),
+            state: c.state,
             sp_entity_id: sp.entity_id,
             acs_url: sp.acs_url,
             sp_metadata_url: sp.metadata_url,

@@ -6,7 +6,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::sso::{Connection, ConnectionWithSecret, IdpConfig, saml};
+use crate::sso::{Connection, ConnectionState, ConnectionWithSecret, IdpConfig, saml};
 use crate::store::Store;
 use crate::store::logins::NewLogin;
 
@@ -77,8 +77,10 @@ impl LoginContext<'_> {
 
 /// Why a login on a connection that is not active is refused.
 pub fn inactive_reason(connection: &Connection) -> String {
-    match connection.state.as_str() {
-        "draft" => "this connection is a draft: it signs nobody in until it is activated (Test sign-in works)".into(),
+    match connection.state {
+        ConnectionState::Draft => {
+            "this connection is a draft: it signs nobody in until it is activated (Test sign-in works)".into()
+        }
         _ => "this connection is deactivated: it signs nobody in until it is activated again".into(),
     }
 }

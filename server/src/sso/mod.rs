@@ -10,6 +10,7 @@ pub mod oidc;
 pub mod saml;
 pub mod setup;
 
+pub use app::dto::ConnectionState;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -111,7 +112,7 @@ pub struct Connection {
     pub provider: String,
     pub name: String,
     /// `draft`, `active` or `inactive`.
-    pub state: String,
+    pub state: ConnectionState,
     pub idp: IdpConfig,
     pub has_client_secret: bool,
     pub attribute_map: AttributeMap,
@@ -270,7 +271,7 @@ mod tests {
             connection_type: if kind == "saml" { "saml" } else { "oidc" },
             provider: provider.into(),
             name: "Test".into(),
-            state: "draft".into(),
+            state: ConnectionState::Draft,
             idp: IdpConfig::Saml(SamlConfig::default()),
             has_client_secret: false,
             attribute_map: AttributeMap::defaults(provider, kind),

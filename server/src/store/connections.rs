@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::{Store, StoreError, Tx, on_tx, with_pool};
 use crate::events::{EventKind, NewEvent};
-use crate::sso::{AttributeMap, Connection, ConnectionInput, ConnectionWithSecret, IdpConfig, Profile};
+use crate::sso::{
+    AttributeMap, Connection, ConnectionInput, ConnectionState, ConnectionWithSecret, IdpConfig, Profile,
+};
 
 #[derive(sqlx::FromRow)]
 struct ConnectionRow {
@@ -16,7 +18,8 @@ struct ConnectionRow {
     organization_id: Uuid,
     provider: String,
     name: String,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: ConnectionState,
     config: Json<IdpConfig>,
     client_secret: Option<String>,
     attribute_map: Json<AttributeMap>,
@@ -204,7 +207,7 @@ impl Store {
     /// `sso.disabled` when the state changes. `None`: no such connection.
     pub async fn set_connection_active(&self, id: Uuid, active: bool) -> Result<Option<Connection>, StoreError> {
         let now = OffsetDateTime::now_utc();
-        let target = if active { "active" } else { "inactive" };
+        let target = if active { ConnectionState::Active } else { ConnectionState::Inactive };
         let mut tx = self.write().await?;
         let changes = on_tx!(tx, |conn| {
             let before: Option<(String,)> = sqlx::query_as("SELECT state FROM sso_connections WHERE id = $1")
@@ -212,15 +215,17 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
             let Some((before,)) = before else { return Ok(None) };
-            if before != target && (active || before == "active") {
+            let before = ConnectionState::try_from(before).map_err(anyhow::Error::new)?;
+            let was_active = before == ConnectionState::Active;
+            if before != target && (active || was_active) {
                 sqlx::query("UPDATE sso_connections SET state = $2, updated_at = $3 WHERE id = $1")
                     .bind(id)
-                    .bind(target)
+                    .bind(target.as_str())
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
             }
-            (before == "active") != active
+            was_active != active
         });
         let (connection, _) = fetch(&mut tx, id).await?.connection();
         if changes {
@@ -247,8 +252,8 @@ impl Store {
         if gone == 0 {
             return Ok(false);
         }
-        if c.state == "active" {
-            let disabled = Connection { state: "inactive".into(), ..c.clone() };
+        if c.state == ConnectionState::Active {
+            let disabled = Connection { state: ConnectionState::Inactive, ..c.clone() };
             tx.record(&NewEvent::new(EventKind::SsoDisabled, Some(c.organization_id), &disabled)).await?;
         }
         tx.record(&NewEvent::new(EventKind::ConnectionDeleted, Some(c.organization_id), &c)).await?;

@@ -10,6 +10,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{BeginWrite, Pool, Store, StoreError, with_pool};
+use crate::events::DeliveryStatus;
 
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -43,7 +44,8 @@ pub struct DeliveryInfo {
     #[serde(rename = "event_type")]
     pub kind: String,
     pub endpoint_id: Uuid,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub attempts: i32,
     #[serde(with = "time::serde::rfc3339")]
     pub next_attempt_at: OffsetDateTime,
@@ -178,9 +180,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = OffsetDateTime::now_utc();
         let (status, next_at, completed_at) = match next {
-            Next::Done => ("succeeded", now, Some(now)),
-            Next::RetryAt(at) => ("pending", at, None),
-            Next::GiveUp => ("failed", now, Some(now)),
+            Next::Done => (DeliveryStatus::Succeeded, now, Some(now)),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, at, None),
+            Next::GiveUp => (DeliveryStatus::Failed, now, Some(now)),
         };
         let postgres = matches!(self.pool, Pool::Postgres(_));
         with_pool!(self, |pool| {
@@ -201,7 +203,7 @@ impl Store {
             .bind(claimed.event_id)
             .bind(claimed.endpoint_id)
             .bind(batch)
-            .bind(status)
+            .bind(status.as_str())
             .bind(next_at)
             .bind(completed_at)
             .bind(outcome.status_code.map(i32::from))
@@ -235,7 +237,7 @@ impl Store {
     pub async fn list_deliveries(
         &self,
         endpoint_id: Uuid,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         limit: u32,
     ) -> Result<Vec<DeliveryInfo>, StoreError> {
         Ok(with_pool!(self, |pool| {
@@ -250,7 +252,7 @@ impl Store {
                 "#,
             )
             .bind(endpoint_id)
-            .bind(status)
+            .bind(status.map(DeliveryStatus::as_str))
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await

@@ -9,6 +9,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use app::dto::DirectoryState;
+
 use crate::events::{EventKind, NewEvent};
 use crate::secrets;
 use crate::store::{BeginWrite, Store, StoreError, on_tx, with_pool};
@@ -26,8 +28,8 @@ pub struct Directory {
     pub organization_id: Uuid,
     pub name: String,
     pub provider: String,
-    /// `pending`, `active` or `disabled`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: DirectoryState,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -50,7 +52,8 @@ struct TokenRow {
     id: Uuid,
     organization_id: Uuid,
     token_hash: Vec<u8>,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: DirectoryState,
     last_request_at: Option<OffsetDateTime>,
 }
 
@@ -156,7 +159,7 @@ impl Store {
                     organization_id: org_id,
                     name: name.to_owned(),
                     provider: provider.to_owned(),
-                    state: "pending".into(),
+                    state: DirectoryState::Pending,
                     created_at: now,
                     updated_at: now,
                     last_request_at: None,
@@ -227,8 +230,8 @@ impl Store {
         if gone == 0 {
             return Ok(false);
         }
-        if dir.state == "active" {
-            let data = Directory { state: "disabled".into(), updated_at: OffsetDateTime::now_utc(), ..dir };
+        if dir.state == DirectoryState::Active {
+            let data = Directory { state: DirectoryState::Disabled, updated_at: OffsetDateTime::now_utc(), ..dir };
             tx.record(&NewEvent::new(EventKind::DirectoryDisabled, Some(data.organization_id), &data)).await?;
         }
         tx.commit().await?;
@@ -285,12 +288,15 @@ impl Store {
                 .await?
         });
         let Some(row) = row else { return Ok(None) };
-        if !secrets::matches(presented, &row.token_hash) || row.id != directory_id || row.state == "disabled" {
+        if !secrets::matches(presented, &row.token_hash)
+            || row.id != directory_id
+            || row.state == DirectoryState::Disabled
+        {
             return Ok(None);
         }
         let now = OffsetDateTime::now_utc();
         let fresh = row.last_request_at.is_some_and(|t| now - t < LAST_REQUEST_GRANULARITY);
-        if row.state == "active" && fresh {
+        if row.state == DirectoryState::Active && fresh {
             return Ok(Some(ScimPrincipal { directory_id, organization_id: row.organization_id }));
         }
         let mut tx = self.write().await?;
@@ -301,7 +307,7 @@ impl Store {
                 .await
         })?;
         let Some(dir) = dir else { return Ok(None) };
-        let activate = dir.state == "pending";
+        let activate = dir.state == DirectoryState::Pending;
         on_tx!(tx, |conn| {
             sqlx::query(
                 "UPDATE directories SET last_request_at = $2, state = CASE WHEN state = 'pending' THEN 'active' ELSE state END WHERE id = $1",
@@ -313,7 +319,8 @@ impl Store {
             .map(|_| ())
         })?;
         if activate {
-            let data = Directory { state: "active".into(), updated_at: now, last_request_at: Some(now), ..dir.clone() };
+            let data =
+                Directory { state: DirectoryState::Active, updated_at: now, last_request_at: Some(now), ..dir.clone() };
             tx.record(&NewEvent::new(EventKind::DirectoryEnabled, Some(dir.organization_id), &data)).await?;
         }
         tx.commit().await?;

@@ -16,7 +16,8 @@ struct DomainRow {
     id: Uuid,
     organization_id: Uuid,
     domain: String,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: DomainState,
     verification_token: String,
     checks: i64,
     last_checked_at: Option<OffsetDateTime>,
@@ -40,7 +41,7 @@ macro_rules! select_domains {
 
 /// A stored row as the API, portal and events show it.
 fn to_domain(policy: &Policy, r: DomainRow) -> Domain {
-    let state = DomainState::from_db(&r.state);
+    let state = r.state;
     Domain {
         object: "domain",
         verification: policy.record(&r.domain, &r.verification_token),
@@ -216,7 +217,7 @@ impl Store {
         let mut tx = self.write().await?;
         let Some(row) = fetch(&mut tx, id).await? else { return Ok(None) };
         let token = before.verification.value.strip_prefix(TXT_VALUE_PREFIX).unwrap_or_default();
-        if row.state == DomainState::Verified.as_str() || row.verification_token != token {
+        if row.state == DomainState::Verified || row.verification_token != token {
             return Ok(Some(to_domain(policy, row)));
         }
         let taken_elsewhere = match verdict {
@@ -232,12 +233,8 @@ impl Store {
             .is_some(),
             _ => false,
         };
-        let state = BeforeCheck {
-            domain: &row.domain,
-            state: DomainState::from_db(&row.state),
-            created_at: row.created_at,
-            checks: row.checks,
-        };
+        let state =
+            BeforeCheck { domain: &row.domain, state: row.state, created_at: row.created_at, checks: row.checks };
         let t = decide(policy, state, verdict, taken_elsewhere, &before.verification.value, now);
         on_tx!(tx, |conn| {
             sqlx::query(

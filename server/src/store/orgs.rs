@@ -27,7 +27,8 @@ pub(crate) struct OrgRow {
 pub(crate) struct DomainRow {
     organization_id: Uuid,
     domain: String,
-    state: String,
+    #[sqlx(try_from = "String")]
+    state: DomainState,
 }
 
 const CONFLICT_EXTERNAL_ID: &str = "external_id is already used by another organization";
@@ -50,7 +51,7 @@ pub(crate) fn assemble(orgs: Vec<OrgRow>, domains: Vec<DomainRow>) -> Vec<Organi
         .collect();
     for d in domains {
         if let Some(org) = out.iter_mut().find(|o| o.id == d.organization_id) {
-            org.domains.push(OrgDomain { state: DomainState::from_db(&d.state), domain: d.domain });
+            org.domains.push(OrgDomain { state: d.state, domain: d.domain });
         }
     }
     out

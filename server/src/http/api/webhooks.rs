@@ -192,16 +192,15 @@ async fn deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     let uuid = parse_id(&id, "webhook endpoint")?;
     state.store.get_endpoint(uuid).await?.ok_or_else(|| not_found(&id))?;
-    if let Some(s) = params.status.as_deref()
-        && !["pending", "delivering", "succeeded", "failed"].contains(&s)
-    {
-        return Err(ApiError::invalid("status", "one of pending, delivering, succeeded, failed"));
-    }
+    let status = match params.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            crate::events::DeliveryStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status", "one of pending, delivering, succeeded, failed"))?,
+        ),
+    };
     let limit = params.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(DeliveryList {
-        object: "list",
-        data: state.store.list_deliveries(uuid, params.status.as_deref(), limit).await?,
-    }))
+    Ok(Json(DeliveryList { object: "list", data: state.store.list_deliveries(uuid, status, limit).await? }))
 }
 
 #[derive(Deserialize)]
