@@ -2,6 +2,7 @@
 //! `main.rs` is a thin CLI over [`cli::run`].
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domains;

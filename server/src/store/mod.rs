@@ -46,6 +46,8 @@ pub struct Store {
     pub(crate) scim_writer: Option<scim_batch::ScimWriter>,
     /// Recently verified SCIM tokens (see `directories::AUTH_CACHE_TTL`).
     pub(crate) scim_auth_cache: directories::AuthCache,
+    /// "Now" for expiry decisions (portal links and sessions so far).
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 /// The connection pool of the configured engine.
@@ -237,6 +239,7 @@ impl Store {
                     pool: Pool::Postgres(pool),
                     events_committed: Default::default(),
                     deliveries_queued: Default::default(),
+                    clock: std::sync::Arc::new(crate::clock::SystemClock),
                 }
             }
         };
@@ -272,6 +275,7 @@ impl Store {
             deliveries_queued: Default::default(),
             scim_writer: None,
             scim_auth_cache: Default::default(),
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
         })
     }
 
@@ -283,6 +287,17 @@ impl Store {
             Pool::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
         }
         .context("Failed to run database migrations")
+    }
+
+    /// This store with `clock` as its source of "now" (tests).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time, from the store's clock.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 
     /// Which engine backs this store.

@@ -186,7 +186,7 @@ impl Store {
     pub async fn create_portal_link(&self, new: &NewLink) -> Result<Option<CreatedLink>, StoreError> {
         let minted = secrets::mint(LINK_PREFIX);
         let id = Uuid::now_v7();
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let expires_at = now + new.ttl;
         let mut tx = self.write().await?;
         let organization_name = on_tx!(tx, |conn| {
@@ -243,7 +243,7 @@ impl Store {
         with_pool!(self, |pool| {
             sqlx::query("UPDATE portal_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
                 .bind(id)
-                .bind(OffsetDateTime::now_utc())
+                .bind(self.now())
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -264,7 +264,7 @@ impl Store {
         let Some(lookup) = secrets::lookup_of(LINK_PREFIX, presented) else {
             return Ok(Redeemed::Unknown);
         };
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let mut tx = self.write().await?;
         let (minted, link, session_id, expires_at) = on_tx!(tx, |conn| {
             let row: Option<LinkRow> = sqlx::query_as(
@@ -345,7 +345,7 @@ impl Store {
     /// session; revoking again changes nothing and records nothing.
     #[tracing::instrument(skip_all, fields(link_id = %id))]
     pub async fn revoke_portal_link(&self, id: Uuid) -> Result<Option<RevokedLink>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let mut tx = self.write().await?;
         let (organization_id, sessions) = on_tx!(tx, |conn| {
             let row: Option<(Uuid, Option<OffsetDateTime>)> =
@@ -404,7 +404,7 @@ impl Store {
     /// each.
     #[tracing::instrument(skip_all, fields(org_id = %organization_id))]
     pub async fn revoke_portal_access(&self, organization_id: Uuid) -> Result<Option<RevokedAccess>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let mut tx = self.write().await?;
         let (sessions, links) = on_tx!(tx, |conn| {
             let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
@@ -473,7 +473,7 @@ impl Store {
         let Some(lookup) = secrets::lookup_of(SESSION_PREFIX, presented) else {
             return Ok(None);
         };
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let row: Option<SessionRow> = with_pool!(self, |pool| {
             sqlx::query_as(
                 r#"

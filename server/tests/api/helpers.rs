@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use portico_server::clock::TestClock;
 use portico_server::config::Settings;
 use portico_server::startup::Application;
 use portico_server::store::Store;
@@ -114,6 +115,8 @@ pub struct TestApp {
     pub store: Store,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// The app's clock: real time, plus whatever the test skips.
+    pub clock: TestClock,
     _db: TestDb,
 }
 
@@ -128,7 +131,12 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let (url, db) = fresh_database(backend).await;
     let mut settings = test_settings(url.clone());
     configure(&mut settings);
-    let app = Application::build(settings).await.expect("build app");
+    let clock = TestClock::default();
+    let store = Store::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .expect("connect store")
+        .with_clock(std::sync::Arc::new(clock.clone()));
+    let app = Application::build_with_store(settings, store).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -139,6 +147,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         store,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         database_url: url,
+        clock,
         _db: db,
     }
 }

@@ -131,7 +131,7 @@ async fn expired_tampered_and_incomplete_links_explain_themselves(backend: Backe
     let r = app.create_link(json!({ "organization_id": org["id"], "intents": ["sso"], "expires_in": 1 })).await;
     let link: Value = r.json().await.unwrap();
     let url = link["url"].as_str().unwrap().replace("http://127.0.0.1:8080", &app.address);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(Duration::from_millis(1100));
     let r = app.open_link(&url, &[]).await;
     assert_eq!(r.status(), 410);
     let page = r.text().await.unwrap();
@@ -233,7 +233,7 @@ async fn sessions_end_when_idle_or_too_old(backend: Backend) {
     let cookie =
         idle.session_from(&link["url"].as_str().unwrap().replace("http://127.0.0.1:8080", &idle.address)).await;
     assert_eq!(idle.page("/portal", Some(&cookie)).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    idle.clock.advance(Duration::from_millis(1200));
     assert_eq!(idle.page("/portal", Some(&cookie)).await.status(), 401);
 
     let short = spawn_app_with(backend, |s| s.portal.session_ttl_secs = 1).await;
@@ -243,7 +243,7 @@ async fn sessions_end_when_idle_or_too_old(backend: Backend) {
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=1;"));
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     assert_eq!(short.page("/portal", Some(&cookie)).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    short.clock.advance(Duration::from_millis(1200));
     assert_eq!(short.page("/portal", Some(&cookie)).await.status(), 401);
 }
 
