@@ -110,7 +110,7 @@ impl DomainName {
 
 /// Verification state of a domain. Verification itself arrives with the
 /// domain-verification capability; until then domains are `pending`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DomainState {
     Pending,
@@ -129,18 +129,22 @@ impl DomainState {
 }
 
 /// A domain as stored on an organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Domain)]
 pub struct OrgDomain {
+    #[schema(example = "acme.com")]
     pub domain: String,
     pub state: DomainState,
 }
 
 /// An organization as returned by the API and carried in events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Organization {
+    #[schema(schema_with = crate::fields::schema::object::organization)]
     pub object: &'static str,
     pub id: Uuid,
     pub name: String,
+    #[schema(required = true)]
     pub external_id: Option<String>,
     pub domains: Vec<OrgDomain>,
     /// Overrides of the vendor's portal branding for this organization.
@@ -151,12 +155,16 @@ pub struct Organization {
     pub updated_at: OffsetDateTime,
 }
 
-/// Portal branding of one organization; unset fields fall back to the
-/// vendor's (`vendor.*` settings).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Portal branding overrides of one organization; unset fields fall back to
+/// the vendor's settings (`vendor.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Branding)]
 pub struct OrgBranding {
+    /// An `https://` URL of at most 2048 characters.
+    #[schema(format = "uri", max_length = 2048)]
     pub logo_url: Option<String>,
     /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$", example = "#1a2b3c")]
     pub accent_color: Option<String>,
 }
 

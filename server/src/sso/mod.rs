@@ -25,7 +25,7 @@ use crate::store::{BeginWrite, Store, StoreError, with_pool};
 pub const PROVIDERS: &[&str] = &["okta", "entra", "google", "generic"];
 
 /// IdP details, without secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum IdpConfig {
     Saml(SamlConfig),
@@ -42,7 +42,7 @@ impl IdpConfig {
 }
 
 /// The IdP side of a SAML connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SamlConfig {
     pub idp_entity_id: String,
@@ -59,7 +59,7 @@ pub struct SamlConfig {
 }
 
 /// The IdP side of an OIDC connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct OidcConfig {
     pub issuer: String,
@@ -69,7 +69,8 @@ pub struct OidcConfig {
 }
 
 /// Where the profile's fields come from in the IdP's attributes or claims.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Omitted fields take the provider's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct AttributeMap {
     pub email: String,
@@ -109,15 +110,18 @@ impl AttributeMap {
 }
 
 /// A connection as the API and portal show it (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Connection {
     pub id: Uuid,
     pub organization_id: Uuid,
     /// `saml` or `oidc`.
+    #[schema(schema_with = connection_type_schema)]
     pub connection_type: &'static str,
+    #[schema(schema_with = provider_schema)]
     pub provider: String,
     pub name: String,
-    /// `draft`, `active` or `inactive`.
+    /// `draft` until activated, then `active` or `inactive`.
+    #[schema(schema_with = connection_state_schema)]
     pub state: String,
     pub idp: IdpConfig,
     pub has_client_secret: bool,
@@ -132,6 +136,18 @@ pub struct Connection {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+fn connection_type_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["saml", "oidc"])
+}
+
+fn provider_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(PROVIDERS)
+}
+
+fn connection_state_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["draft", "active", "inactive"])
 }
 
 #[derive(sqlx::FromRow)]
@@ -315,16 +331,27 @@ fn stable_id(key: &str) -> Uuid {
 }
 
 /// One recorded sign-in attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = SignInAttempt)]
 pub struct Attempt {
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
-    /// `login` or `test`.
+    /// `login` (a user signing in) or `test` (an admin's test sign-in).
+    #[schema(schema_with = attempt_purpose_schema)]
     pub purpose: String,
     /// `succeeded` or `failed`.
+    #[schema(schema_with = attempt_outcome_schema)]
     pub outcome: String,
     pub reason: Option<String>,
     pub email: Option<String>,
+}
+
+fn attempt_purpose_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["login", "test"])
+}
+
+fn attempt_outcome_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["succeeded", "failed"])
 }
 
 /// Event payload of `connection.certificate_expiring`.

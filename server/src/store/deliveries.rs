@@ -35,26 +35,39 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// A delivery as listed by the API.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A delivery as listed by the API: one event to one endpoint.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = WebhookDelivery)]
 pub struct DeliveryInfo {
     pub event_id: Uuid,
     #[sqlx(rename = "type")]
     #[serde(rename = "event_type")]
+    #[schema(example = "sso.enabled")]
     pub kind: String,
     pub endpoint_id: Uuid,
+    #[schema(schema_with = delivery_status_schema)]
     pub status: String,
+    /// Attempts made so far.
     pub attempts: i32,
     #[serde(with = "time::serde::rfc3339")]
     pub next_attempt_at: OffsetDateTime,
+    /// HTTP status of the last attempt's answer, if one came.
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
 }
 
-/// One recorded attempt.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// The delivery states, as stored and as the API filters by them.
+pub const DELIVERY_STATUSES: [&str; 4] = ["pending", "delivering", "succeeded", "failed"];
+
+fn delivery_status_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&DELIVERY_STATUSES)
+}
+
+/// One recorded delivery attempt of an event to an endpoint.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = DeliveryAttempt)]
 pub struct AttemptInfo {
     pub event_id: Uuid,
     pub endpoint_id: Uuid,
