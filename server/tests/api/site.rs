@@ -100,7 +100,7 @@ async fn the_server_routes_what_the_document_describes(backend: Backend) {
     let app = spawn_app(backend).await;
     let doc: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     let paths = doc["paths"].as_object().unwrap();
-    assert!(paths.len() > 30, "{paths:?}");
+    assert!(paths.len() > 20, "{:?}", paths.keys());
     let any_id = uuid::Uuid::now_v7().to_string();
     for (template, item) in paths {
         let path = template.replace("{id}", &any_id).replace("{domain}", "unknown.example");
