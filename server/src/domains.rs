@@ -21,25 +21,36 @@ use crate::orgs::DomainState;
 pub const TXT_VALUE_PREFIX: &str = "portico-verification=";
 
 /// The DNS record an IT admin publishes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TxtRecord {
+    /// Always `TXT`.
     #[serde(rename = "type")]
+    #[schema(schema_with = txt)]
     pub kind: &'static str,
     /// Fully qualified name, without the trailing dot.
     pub name: String,
     /// The label relative to the domain (what most DNS consoles ask for).
     pub host: String,
+    /// `portico-verification=<token>`.
     pub value: String,
+}
+
+fn txt() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::constant("TXT")
 }
 
 /// A domain with its verification details, as the API, portal and events
 /// show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = VerifiableDomain)]
 pub struct Domain {
+    #[schema(schema_with = crate::fields::schema::object::domain)]
     pub object: &'static str,
     pub id: Uuid,
     pub organization_id: Uuid,
+    #[schema(example = "acme.com")]
     pub domain: String,
+    #[schema(schema_with = crate::fields::schema::domain_state)]
     pub state: DomainState,
     pub verification: TxtRecord,
     /// Checks made so far (manual and background).

@@ -1,14 +1,76 @@
 //! Validation results shared by every boundary that reports them (API
-//! problem details, portal forms, CLI messages).
+//! problem details, portal forms, CLI messages), and the OpenAPI schema
+//! helpers the API's types share.
 
 use serde::Serialize;
 
 /// One invalid field of a request body or query.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON pointer-ish path, e.g. `domains[1]`.
+    #[schema(example = "domains[1]")]
     pub field: String,
     pub message: String,
+}
+
+/// Schemas that `#[derive(ToSchema)]` cannot infer from a field's Rust type:
+/// the constant `object` of every API resource and the closed sets of words
+/// that are stored as strings. Used with `#[schema(schema_with = …)]`.
+pub mod schema {
+    use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+    /// A string that is always `value` (an API resource's `object`).
+    pub fn constant(value: &str) -> Object {
+        one_of_words(&[value])
+    }
+
+    /// A string that is one of `words`.
+    pub fn one_of_words(words: &[&str]) -> Object {
+        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(words.iter().copied())).build()
+    }
+
+    /// A stored state's words, from its enum (so the document and the code
+    /// that parses them cannot disagree).
+    pub fn domain_state() -> Object {
+        one_of_words(&app::dto::DomainState::ALL.map(app::dto::DomainState::as_str))
+    }
+
+    pub fn directory_state() -> Object {
+        one_of_words(&app::dto::DirectoryState::ALL.map(app::dto::DirectoryState::as_str))
+    }
+
+    pub fn connection_state() -> Object {
+        one_of_words(&app::dto::ConnectionState::ALL.map(app::dto::ConnectionState::as_str))
+    }
+
+    /// `constant` for each `object` value of the API.
+    macro_rules! objects {
+        ($($name:ident),* $(,)?) => {
+            /// The `object` field of each API resource.
+            pub mod object {
+                $(
+                    #[doc = concat!("`\"", stringify!($name), "\"`")]
+                    pub fn $name() -> utoipa::openapi::schema::Object {
+                        super::constant(stringify!($name))
+                    }
+                )*
+            }
+        };
+    }
+
+    objects!(
+        list,
+        organization,
+        domain,
+        domain_lookup,
+        directory,
+        connection,
+        portal_link,
+        portal_access_revocation,
+        webhook_endpoint,
+        event,
+        replay,
+    );
 }
 
 /// Does this JSON text hold a NUL character (`\u0000`) in any string?

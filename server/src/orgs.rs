@@ -107,18 +107,23 @@ impl DomainName {
 pub use app::dto::DomainState;
 
 /// A domain as stored on an organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Domain)]
 pub struct OrgDomain {
+    #[schema(example = "acme.com")]
     pub domain: String,
+    #[schema(schema_with = crate::fields::schema::domain_state)]
     pub state: DomainState,
 }
 
 /// An organization as returned by the API and carried in events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Organization {
+    #[schema(schema_with = crate::fields::schema::object::organization)]
     pub object: &'static str,
     pub id: Uuid,
     pub name: String,
+    #[schema(required = true)]
     pub external_id: Option<String>,
     pub domains: Vec<OrgDomain>,
     /// Overrides of the vendor's portal branding for this organization.
@@ -129,12 +134,16 @@ pub struct Organization {
     pub updated_at: OffsetDateTime,
 }
 
-/// Portal branding of one organization; unset fields fall back to the
-/// vendor's (`vendor.*` settings).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Portal branding overrides of one organization; unset fields fall back to
+/// the vendor's settings (`vendor.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Branding)]
 pub struct OrgBranding {
+    /// An `https://` URL of at most 2048 characters.
+    #[schema(format = "uri", max_length = 2048)]
     pub logo_url: Option<String>,
     /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$", example = "#1a2b3c")]
     pub accent_color: Option<String>,
 }
 

@@ -140,6 +140,11 @@ impl DeliveryStatus {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
+
+    /// The OpenAPI schema: one of the names above.
+    pub fn schema() -> utoipa::openapi::schema::Object {
+        crate::fields::schema::one_of_words(&Self::ALL.map(Self::as_str))
+    }
 }
 
 impl TryFrom<String> for DeliveryStatus {

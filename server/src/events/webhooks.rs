@@ -53,15 +53,22 @@ impl EventPattern {
 }
 
 /// An endpoint as shown by the API (never the secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEndpoint)]
 pub struct Endpoint {
+    #[schema(schema_with = crate::fields::schema::object::webhook_endpoint)]
     pub object: &'static str,
     pub id: Uuid,
+    #[schema(format = "uri")]
     pub url: String,
+    #[schema(required = true)]
     pub description: Option<String>,
+    /// Event types or patterns (`sso.*`, or `*` for every event).
+    #[schema(example = json!(["sso.*", "directory.user.created"]))]
     pub event_types: Vec<String>,
     pub enabled: bool,
     /// Why Portico disabled it (e.g. the receiver answered 410 Gone).
+    #[schema(required = true)]
     pub disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -77,15 +77,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem details body (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `urn:portico:problem:<slug>`, e.g. `urn:portico:problem:validation`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:portico:problem:not-found")]
     kind: String,
+    #[schema(value_type = String, example = "Not found")]
     title: &'a str,
+    /// The HTTP status code.
+    #[schema(example = 404)]
     status: u16,
+    /// What went wrong, in words; absent on 500 and 503.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// Each invalid field (422 only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>)]
     errors: Option<&'a [FieldError]>,
 }
 

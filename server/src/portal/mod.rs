@@ -46,33 +46,70 @@ pub fn frame_ancestors(settings: &Settings) -> String {
 }
 
 /// A link request as it arrives (API body or CLI flags).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PortalLinkRequest)]
 pub struct LinkRequest {
+    #[schema(format = Uuid)]
     pub organization_id: String,
+    /// What the link lets the IT admin do; at least one.
+    #[schema(schema_with = intents_schema)]
     pub intents: Vec<String>,
+    /// Seconds; default `portal.link_ttl_secs` (300); at most
+    /// `portal.max_link_ttl_secs` (86400), or
+    /// `portal.max_emailed_link_ttl_secs` (604800) with `email`.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub expires_in: Option<i64>,
+    /// Absolute http(s) URL of the portal's "Back to <vendor>" button.
     #[serde(default)]
+    #[schema(format = "uri")]
     pub return_url: Option<String>,
+    /// Absolute http(s) URL the portal sends the IT admin to when setup is
+    /// done.
     #[serde(default)]
+    #[schema(format = "uri")]
     pub success_url: Option<String>,
+    /// Send the link to this address (needs SMTP).
     #[serde(default)]
+    #[schema(format = Email)]
     pub email: Option<String>,
 }
 
+/// `intents`: the wire names of [`Intent::ALL`], at least one.
+fn intents_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::fields::schema::one_of_words(&Intent::ALL.map(Intent::as_str)))
+        .min_items(Some(1))
+        .build()
+}
+
+/// `intents` of an issued link.
+fn issued_intents_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::fields::schema::one_of_words(&Intent::ALL.map(Intent::as_str)))
+        .build()
+}
+
 /// The link handed back to the vendor.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PortalLink)]
 pub struct IssuedLink {
+    #[schema(schema_with = crate::fields::schema::object::portal_link)]
     pub object: &'static str,
     pub id: Uuid,
+    /// Single-use; shown only here.
+    #[schema(format = "uri")]
     pub url: String,
     pub organization_id: Uuid,
+    #[schema(schema_with = issued_intents_schema)]
     pub intents: Vec<Intent>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// Where the link was emailed, if it was.
+    #[schema(required = true)]
     pub emailed_to: Option<String>,
 }
 

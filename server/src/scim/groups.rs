@@ -36,13 +36,16 @@ pub struct Member {
 }
 
 /// The group the vendor's app sees in events and the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DirectoryGroup)]
 pub struct NormalizedGroup {
     pub id: Uuid,
     pub directory_id: Uuid,
     pub organization_id: Uuid,
     pub idp_id: Option<String>,
     pub name: String,
+    /// The SCIM resource as the IdP sent it.
+    #[schema(value_type = Object)]
     pub raw_attributes: Value,
 }
 

@@ -31,7 +31,8 @@ pub struct StoredUser {
 }
 
 /// The user the vendor's app sees in events and the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DirectoryUser)]
 pub struct NormalizedUser {
     pub id: Uuid,
     pub directory_id: Uuid,
@@ -42,15 +43,22 @@ pub struct NormalizedUser {
     pub last_name: Option<String>,
     pub username: String,
     /// `active` or `inactive`.
+    #[schema(schema_with = user_state)]
     pub state: &'static str,
     /// Groups the user belongs to (filled by the vendor API).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<GroupRef>>,
+    /// The SCIM resource as the IdP sent it.
+    #[schema(value_type = Object)]
     pub raw_attributes: Value,
 }
 
+fn user_state() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["active", "inactive"])
+}
+
 /// A group as listed on a user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GroupRef {
     #[serde(skip)]
     pub user_id: Uuid,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 pub const PROVIDERS: &[&str] = &["okta", "entra", "google", "generic"];
 
 /// IdP details, without secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum IdpConfig {
     Saml(SamlConfig),
@@ -36,7 +36,7 @@ impl IdpConfig {
 }
 
 /// The IdP side of a SAML connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SamlConfig {
     pub idp_entity_id: String,
@@ -53,7 +53,7 @@ pub struct SamlConfig {
 }
 
 /// The IdP side of an OIDC connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct OidcConfig {
     pub issuer: String,
@@ -63,7 +63,8 @@ pub struct OidcConfig {
 }
 
 /// Where the profile's fields come from in the IdP's attributes or claims.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Omitted fields take the provider's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct AttributeMap {
     pub email: String,
@@ -103,15 +104,18 @@ impl AttributeMap {
 }
 
 /// A connection as the API and portal show it (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Connection {
     pub id: Uuid,
     pub organization_id: Uuid,
     /// `saml` or `oidc`.
+    #[schema(schema_with = connection_type_schema)]
     pub connection_type: &'static str,
+    #[schema(schema_with = provider_schema)]
     pub provider: String,
     pub name: String,
-    /// `draft`, `active` or `inactive`.
+    /// `draft` until activated, then `active` or `inactive`.
+    #[schema(schema_with = crate::fields::schema::connection_state)]
     pub state: ConnectionState,
     pub idp: IdpConfig,
     pub has_client_secret: bool,
@@ -126,6 +130,14 @@ pub struct Connection {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+fn connection_type_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["saml", "oidc"])
+}
+
+fn provider_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(PROVIDERS)
 }
 
 impl Connection {

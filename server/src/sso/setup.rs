@@ -9,13 +9,16 @@ use crate::crypto::Cipher;
 use crate::egress::{Egress, Redirects};
 use crate::fields::FieldError;
 
-/// A connection as submitted.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A connection as submitted: `saml` details for a SAML connection, `oidc`
+/// for an OIDC one.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionRequest {
     /// `saml` or `oidc`.
     #[serde(rename = "type")]
+    #[schema(schema_with = kind_schema)]
     pub kind: String,
+    #[schema(schema_with = provider_schema)]
     pub provider: String,
     pub name: Option<String>,
     pub saml: Option<SamlRequest>,
@@ -23,8 +26,16 @@ pub struct ConnectionRequest {
     pub attribute_map: Option<AttributeMap>,
 }
 
+fn kind_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["saml", "oidc"])
+}
+
+fn provider_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(super::PROVIDERS)
+}
+
 /// SAML details: metadata XML, a metadata URL, or the three values by hand.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SamlRequest {
     pub metadata_xml: Option<String>,
@@ -39,8 +50,8 @@ pub struct SamlRequest {
     pub allow_sha1: bool,
 }
 
-/// OIDC details.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// OIDC details; the issuer's discovery document is fetched on save.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcRequest {
     pub issuer: String,
@@ -199,7 +210,7 @@ pub async fn build(
 }
 
 /// What to paste into the IdP.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SpValues {
     /// SAML: SP entity ID (Audience).
     #[serde(skip_serializing_if = "Option::is_none")]

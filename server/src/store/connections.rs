@@ -64,16 +64,27 @@ impl ConnectionRow {
 }
 
 /// One recorded sign-in attempt.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = SignInAttempt)]
 pub struct Attempt {
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
-    /// `login` or `test`.
+    /// `login` (a user signing in) or `test` (an admin's test sign-in).
+    #[schema(schema_with = attempt_purpose_schema)]
     pub purpose: String,
     /// `succeeded` or `failed`.
+    #[schema(schema_with = attempt_outcome_schema)]
     pub outcome: String,
     pub reason: Option<String>,
     pub email: Option<String>,
+}
+
+fn attempt_purpose_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["login", "test"])
+}
+
+fn attempt_outcome_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(&["succeeded", "failed"])
 }
 
 /// Event payload of `connection.certificate_expiring`.

@@ -36,27 +36,33 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// A delivery as listed by the API.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A delivery as listed by the API: one event to one endpoint.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = WebhookDelivery)]
 pub struct DeliveryInfo {
     pub event_id: Uuid,
     #[sqlx(rename = "type")]
     #[serde(rename = "event_type")]
+    #[schema(example = "sso.enabled")]
     pub kind: String,
     pub endpoint_id: Uuid,
     #[sqlx(try_from = "String")]
+    #[schema(schema_with = DeliveryStatus::schema)]
     pub status: DeliveryStatus,
+    /// Attempts made so far.
     pub attempts: i32,
     #[serde(with = "time::serde::rfc3339")]
     pub next_attempt_at: OffsetDateTime,
+    /// HTTP status of the last attempt's answer, if one came.
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
 }
 
-/// One recorded attempt.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// One recorded delivery attempt of an event to an endpoint.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = DeliveryAttempt)]
 pub struct AttemptInfo {
     pub event_id: Uuid,
     pub endpoint_id: Uuid,

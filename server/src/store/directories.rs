@@ -22,13 +22,18 @@ pub const SCIM_TOKEN_PREFIX: &str = "scim_";
 pub const PROVIDERS: &[&str] = &["okta", "entra", "onelogin", "jumpcloud", "google", "generic"];
 
 /// A directory as the API shows it (never the token).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = DirectoryFields)]
 pub struct Directory {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub name: String,
+    #[schema(schema_with = provider_schema)]
     pub provider: String,
+    /// `pending` until the IdP's first request, then `active`; `disabled`
+    /// once deleted.
     #[sqlx(try_from = "String")]
+    #[schema(schema_with = crate::fields::schema::directory_state)]
     pub state: DirectoryState,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -37,6 +42,10 @@ pub struct Directory {
     /// Last authenticated SCIM request.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_request_at: Option<OffsetDateTime>,
+}
+
+fn provider_schema() -> utoipa::openapi::schema::Object {
+    crate::fields::schema::one_of_words(PROVIDERS)
 }
 
 /// A directory with its freshly minted token: on create and rotate only.

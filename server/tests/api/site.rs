@@ -87,6 +87,41 @@ async fn openapi_document_describes_the_api(backend: Backend) {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
         }
     }
+    // What is served is what the handlers generate.
+    let generated = serde_json::to_value(portico_server::http::api::document()).unwrap();
+    assert_eq!(doc, generated);
+}
+
+/// The live server routes exactly the documented methods of each documented
+/// path: a documented operation reaches its handler (no "no such endpoint"
+/// 404, no 405), any other method is a 405. (The unit test beside the router
+/// also catches routes at undocumented paths.)
+async fn the_server_routes_what_the_document_describes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 20, "{:?}", paths.keys());
+    let any_id = uuid::Uuid::now_v7().to_string();
+    for (template, item) in paths {
+        let path = template.replace("{id}", &any_id).replace("{domain}", "unknown.example");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let r = app
+                .api(method.to_uppercase().parse().unwrap(), &path)
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            if item.get(method).is_some() {
+                // The event stream answers 200 and stays open: dropping `r` ends it.
+                let detail =
+                    if status == 404 { r.json::<Value>().await.unwrap()["detail"].clone() } else { Value::Null };
+                assert!(status != 405 && detail != "no such API endpoint", "{method} {template} is routed: {status}");
+            } else {
+                assert_eq!(status, 405, "{method} {template} is not documented, so not routed");
+            }
+        }
+    }
 }
 
 both_backends!(
@@ -94,4 +129,5 @@ both_backends!(
     landing_page_is_server_rendered,
     request_ids_are_returned_and_propagated,
     openapi_document_describes_the_api,
+    the_server_routes_what_the_document_describes,
 );

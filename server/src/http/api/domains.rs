@@ -1,25 +1,26 @@
 //! `/api/v1/organizations/{id}/domains`: add, list, show, delete, verify now;
 //! `/api/v1/domains/lookup`: which organization owns a verified domain.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{ApiJson, ApiQuery, parse_id};
 use crate::domains::Domain;
 use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::orgs::DomainName;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/organizations/{id}/domains", get(list).post(add))
-        .route("/organizations/{id}/domains/{domain}", get(show).delete(remove))
-        .route("/organizations/{id}/domains/{domain}/verify", post(verify))
-        .route("/domains/lookup", get(lookup))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(show, remove))
+        .routes(routes!(verify))
+        .routes(routes!(lookup))
 }
 
 async fn require_org(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
@@ -32,24 +33,62 @@ fn domain_not_found(domain: &str) -> ApiError {
     ApiError::NotFound(format!("domain {domain:?} is not a domain of this organization"))
 }
 
-#[derive(Serialize)]
+/// An organization's domains.
+#[derive(Serialize, utoipa::ToSchema)]
 struct DomainList {
+    #[schema(schema_with = crate::fields::schema::object::list)]
     object: &'static str,
     data: Vec<Domain>,
 }
 
+/// The organization's domains with verification details.
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/domains",
+    operation_id = "listDomains",
+    tag = "domains",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "Domains", body = DomainList),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DomainList>, ApiError> {
     let id = require_org(&state, &id).await?;
     let data = state.store.list_domains(&state.domains.policy, id).await?;
     Ok(Json(DomainList { object: "list", data }))
 }
 
-#[derive(Deserialize)]
+/// A domain to add.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AddDomain)]
 struct AddBody {
+    #[schema(example = "acme.com")]
     domain: String,
 }
 
+/// Add a domain to verify (`pending`).
+///
+/// The response's `verification` is the TXT record to publish; Portico checks
+/// it in the background with backoff until it verifies or expires.
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/domains",
+    operation_id = "addDomain",
+    tag = "domains",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    request_body = AddBody,
+    responses(
+        (status = 201, description = "Added", body = Domain),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already a domain of this organization, or verified by another", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a domain name", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn add(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -66,6 +105,21 @@ async fn add(
     Ok((StatusCode::CREATED, Json(added)))
 }
 
+/// One domain.
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/domains/{domain}",
+    operation_id = "getDomain",
+    tag = "domains",
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("domain" = String, Path, description = "The domain name", example = "acme.com"),
+    ),
+    responses(
+        (status = 200, description = "The domain", body = Domain),
+        (status = 404, description = "Not a domain of this organization", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Path((id, domain)): Path<(String, String)>,
@@ -75,6 +129,21 @@ async fn show(
     state.store.get_domain(&state.domains.policy, org, &name).await?.map(Json).ok_or_else(|| domain_not_found(&domain))
 }
 
+/// Remove a domain.
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}/domains/{domain}",
+    operation_id = "removeDomain",
+    tag = "domains",
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("domain" = String, Path, description = "The domain name", example = "acme.com"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "Not a domain of this organization", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Path((id, domain)): Path<(String, String)>,
@@ -87,7 +156,23 @@ async fn remove(
     }
 }
 
-/// Checks DNS now and answers with the domain's state after the check.
+/// Check the TXT record now.
+///
+/// Answers with the domain's state after the check.
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/domains/{domain}/verify",
+    operation_id = "verifyDomain",
+    tag = "domains",
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("domain" = String, Path, description = "The domain name", example = "acme.com"),
+    ),
+    responses(
+        (status = 200, description = "The domain after the check", body = Domain),
+        (status = 404, description = "Not a domain of this organization", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn verify(
     State(state): State<AppState>,
     Path((id, domain)): Path<(String, String)>,
@@ -102,24 +187,48 @@ async fn verify(
     state.domains.check(&state.store, current.id, true).await?.map(Json).ok_or_else(|| domain_not_found(&domain))
 }
 
-#[derive(Deserialize)]
+/// Exactly one of `domain` or `email`.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LookupParams {
+    /// A domain name.
     #[serde(default)]
+    #[param(example = "acme.com")]
     domain: Option<String>,
+    /// An email address; its domain is looked up.
     #[serde(default)]
+    #[param(format = Email, example = "jane@acme.com")]
     email: Option<String>,
 }
 
-#[derive(Serialize)]
+/// The organization that verified a domain.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DomainLookup)]
 struct LookupResult {
+    #[schema(schema_with = crate::fields::schema::object::domain_lookup)]
     object: &'static str,
+    #[schema(example = "acme.com")]
     domain: String,
     organization_id: Uuid,
 }
 
-/// The organization that verified the domain (of an email address): what
-/// domain-based SSO routing uses. Pending and failed domains never match.
+/// The organization that verified a domain (or an email's domain).
+///
+/// What domain-based SSO routing uses. Pending and failed domains never match.
+#[utoipa::path(
+    get,
+    path = "/domains/lookup",
+    operation_id = "lookupDomain",
+    tag = "domains",
+    params(LookupParams),
+    responses(
+        (status = 200, description = "Owner", body = LookupResult),
+        (status = 400, description = "Bad query string", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No organization has verified it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Give exactly one valid `domain` or `email`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn lookup(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<LookupParams>,

@@ -6,14 +6,15 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration as StdDuration;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::ApiQuery;
@@ -21,7 +22,7 @@ use super::webhooks::Replayed;
 use crate::events::uuid_ceil;
 use crate::events::webhooks::EventPattern;
 use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::store::Store;
 use crate::store::deliveries::{AttemptInfo, ReplayScope};
 use crate::store::events::{EventFilter, StoredEvent};
@@ -30,24 +31,27 @@ use crate::store::events::{EventFilter, StoredEvent};
 /// committed late with an earlier id is not skipped by a cursor.
 pub const SETTLE: Duration = Duration::milliseconds(500);
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(list))
-        .route("/events/stream", get(stream))
-        .route("/events/{id}", get(show))
-        .route("/events/{id}/replay", post(replay))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(stream)).routes(routes!(show)).routes(routes!(replay))
 }
 
 /// The public form of an event (the webhook body is the same).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventOut {
+    #[schema(schema_with = crate::fields::schema::object::event)]
     pub object: &'static str,
+    /// UUIDv7 (time-ordered), also the webhook's `webhook-id`.
     pub id: Uuid,
     #[serde(rename = "type")]
+    #[schema(example = "sso.enabled")]
     pub kind: String,
+    #[schema(required = true)]
     pub organization_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
+    /// The event's payload; its shape depends on `type` (see docs/events.md).
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
@@ -64,13 +68,21 @@ impl From<StoredEvent> for EventOut {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
-    /// Comma-separated types or patterns (`sso.enabled,directory.*`).
+    /// Comma-separated event types or patterns (`sso.enabled,directory.*`),
+    /// at most 20.
     types: Option<String>,
+    /// Only this organization's events.
+    #[param(format = Uuid)]
     organization_id: Option<String>,
+    /// Event id: return events after it (`list_metadata.after`).
+    #[param(format = Uuid)]
     after: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u32>,
 }
 
@@ -98,20 +110,38 @@ fn parse_cursor(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::BadRequest("invalid `after`: pass the id of the last event you saw".into()))
 }
 
-#[derive(Serialize)]
+/// A page of events in id (time) order.
+#[derive(Serialize, utoipa::ToSchema)]
 struct EventList {
+    #[schema(schema_with = crate::fields::schema::object::list)]
     object: &'static str,
     data: Vec<EventOut>,
     list_metadata: ListMetadata,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EventListMetadata)]
 struct ListMetadata {
     /// Pass as `after` to continue; the last id of this page (or your
     /// `after` when the page is empty), so polling never goes backwards.
     after: Option<Uuid>,
 }
 
+/// Events in id (time) order, cursor-paginated.
+///
+/// Events younger than 500 ms are held back so a cursor never skips one.
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "listEvents",
+    tag = "events",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of events", body = EventList),
+        (status = 400, description = "Bad cursor or query string", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter or limit", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn list(State(state): State<AppState>, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json<EventList>, ApiError> {
     let limit = p.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -129,13 +159,28 @@ async fn list(State(state): State<AppState>, ApiQuery(p): ApiQuery<ListParams>) 
     }))
 }
 
-#[derive(Serialize)]
+/// An event with its delivery attempts.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EventWithAttempts)]
 struct EventDetail {
     #[serde(flatten)]
     event: EventOut,
+    /// Every delivery attempt of this event, to any endpoint.
     attempts: Vec<AttemptInfo>,
 }
 
+/// One event with its delivery attempts.
+#[utoipa::path(
+    get,
+    path = "/events/{id}",
+    operation_id = "getEvent",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The event and `attempts`", body = EventDetail),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<EventDetail>, ApiError> {
     let not_found = || ApiError::NotFound(format!("event {id} not found"));
     let uuid = Uuid::try_parse(&id).map_err(|_| not_found())?;
@@ -144,13 +189,31 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(EventDetail { event: event.into(), attempts }))
 }
 
-#[derive(Deserialize, Default)]
+/// Where to replay an event; the body is optional.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EventReplay)]
 struct ReplayBody {
+    /// Only this endpoint; absent: every subscribed endpoint.
     #[serde(default)]
     endpoint_id: Option<Uuid>,
 }
 
+/// Deliver one event again to one endpoint or every subscribed one.
+#[utoipa::path(
+    post,
+    path = "/events/{id}/replay",
+    operation_id = "replayEvent",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "Event id")),
+    request_body(content = Option<ReplayBody>, description = "Optional; empty means every subscribed endpoint"),
+    responses(
+        (status = 202, description = "Queued", body = Replayed),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown endpoint or invalid body", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn replay(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -177,17 +240,41 @@ async fn replay(
     Ok((StatusCode::ACCEPTED, Json(Replayed { object: "replay", queued })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StreamParams {
+    /// Comma-separated event types or patterns (`sso.enabled,directory.*`),
+    /// at most 20.
     types: Option<String>,
+    /// Only this organization's events.
+    #[param(format = Uuid)]
     organization_id: Option<String>,
-    /// Start after this event id (`Last-Event-ID` takes precedence).
+    /// Start after this event id (`Last-Event-ID` takes precedence); absent:
+    /// only events from now on.
+    #[param(format = Uuid)]
     after: Option<String>,
 }
 
-/// `text/event-stream` of events: `id` is the event id (so `Last-Event-ID`
-/// resumes), `event` its type, `data` the JSON envelope.
+/// Server-Sent Events, resumable with `Last-Event-ID`.
+///
+/// Each message's `id` is the event id (so `Last-Event-ID` resumes), `event`
+/// its type, `data` the event JSON. A comment keeps the connection alive every 15 s.
+#[utoipa::path(
+    get,
+    path = "/events/stream",
+    operation_id = "streamEvents",
+    tag = "events",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<Uuid>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "`id:` event id, `event:` type, `data:` the event JSON", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad cursor or query string", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1,48 +1,63 @@
 //! `/api/v1/organizations`: create, get, list (cursor pagination), update,
 //! delete.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{ApiJson, ApiQuery, parse_id};
 use crate::http::AppState;
-use crate::http::error::{ApiError, FieldError};
+use crate::http::error::{ApiError, FieldError, Problem};
 use crate::orgs::{DomainName, ExternalId, NewOrganization, OrgBranding, OrgName, OrgQuery, OrgUpdate, Organization};
 
 /// Most domains one organization may list.
 const MAX_DOMAINS: usize = 100;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/organizations", get(list).post(create))
-        .route("/organizations/{id}", get(show).patch(update).delete(remove))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
 }
 
-#[derive(Deserialize)]
+/// A new organization.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateOrganization)]
 struct CreateBody {
+    /// Display name, 1–200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200, example = "Acme Corp")]
     name: String,
+    /// The vendor's own id for the organization (e.g. its tenant id), unique;
+    /// 1–255 bytes, no surrounding whitespace.
     #[serde(default)]
+    #[schema(max_length = 255)]
     external_id: Option<String>,
+    /// Domains to verify (each starts `pending`).
     #[serde(default)]
+    #[schema(max_items = 100, example = json!(["acme.com"]))]
     domains: Vec<String>,
     #[serde(default)]
     branding: Option<BrandingBody>,
 }
 
-#[derive(Deserialize, Default)]
+/// Portal branding overrides; unset fields fall back to the vendor's
+/// settings.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BrandingRequest)]
 struct BrandingBody {
+    /// An `https://` URL of at most 2048 characters.
     #[serde(default)]
+    #[schema(format = "uri", max_length = 2048)]
     logo_url: Option<String>,
+    /// `#rrggbb`.
     #[serde(default)]
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$", example = "#1a2b3c")]
     accent_color: Option<String>,
 }
 
@@ -54,15 +69,21 @@ fn parse_branding(body: Option<&BrandingBody>, errors: &mut Vec<FieldError>) -> 
     })
 }
 
-#[derive(Deserialize)]
+/// Changes to an organization; absent fields stay unchanged.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdateOrganization)]
 struct UpdateBody {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     /// Absent: unchanged; `null`: cleared; string: set.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 255)]
     external_id: Option<Option<String>>,
+    /// Replaces the whole set; kept domains keep their state.
     #[serde(default)]
+    #[schema(max_items = 100)]
     domains: Option<Vec<String>>,
     /// Replaces the organization's branding (send `{}` to clear it).
     #[serde(default)]
@@ -79,22 +100,34 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// Opaque cursor from `list_metadata.after` of the previous page.
     after: Option<String>,
+    /// Only the organization with this `external_id`.
     external_id: Option<String>,
+    /// Only organizations that list this domain (in any state).
+    #[param(example = "acme.com")]
     domain: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationListMetadata)]
 struct ListMetadata {
+    /// Cursor for the next page; `null` on the last page.
     after: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A page of organizations, oldest first.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationList)]
 struct ListResponse {
+    #[schema(schema_with = crate::fields::schema::object::list)]
     object: &'static str,
     data: Vec<Organization>,
     list_metadata: ListMetadata,
@@ -135,6 +168,23 @@ fn decode_cursor(raw: &str) -> Result<Uuid, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("invalid `after` cursor: pass list_metadata.after unchanged".into()))
 }
 
+/// Create an organization.
+#[utoipa::path(
+    post,
+    path = "/organizations",
+    operation_id = "createOrganization",
+    tag = "organizations",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = Organization,
+            headers(("Location" = String, description = "URL of the new organization"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`external_id` already used, or a domain verified by another organization", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<AppState>,
@@ -157,12 +207,39 @@ async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(org)))
 }
 
+/// Get an organization.
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}",
+    operation_id = "getOrganization",
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "The organization", body = Organization),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(org_id = %id))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Organization>, ApiError> {
     let uuid = parse_id(&id, "organization")?;
     state.store.get_org(uuid).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))
 }
 
+/// List organizations, oldest first.
+///
+/// Cursor-paginated: pass `list_metadata.after` of one page as `after` to get the next.
+#[utoipa::path(
+    get,
+    path = "/organizations",
+    operation_id = "listOrganizations",
+    tag = "organizations",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of organizations", body = ListResponse),
+        (status = 400, description = "Bad cursor or query", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn list(
     State(state): State<AppState>,
@@ -185,6 +262,24 @@ async fn list(
     }))
 }
 
+/// Update an organization; absent fields stay unchanged.
+#[utoipa::path(
+    patch,
+    path = "/organizations/{id}",
+    operation_id = "updateOrganization",
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The updated organization", body = Organization),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`external_id` already used, or a domain verified by another organization", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(org_id = %id))]
 async fn update(
     State(state): State<AppState>,
@@ -219,6 +314,18 @@ async fn update(
         .ok_or_else(|| ApiError::NotFound(format!("organization {id} not found")))
 }
 
+/// Delete an organization and everything it owns.
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}",
+    operation_id = "deleteOrganization",
+    tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(org_id = %id))]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let uuid = parse_id(&id, "organization")?;

@@ -3,23 +3,21 @@
 //! session it started); `POST /api/v1/organizations/{id}/portal-sessions/revoke`
 //! ends all of an organization's portal access.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{ApiJson, parse_id};
 use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::portal::{IssuedLink, LinkError, LinkRequest, issue_link};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/portal/links", post(create))
-        .route("/portal/links/{id}", delete(revoke))
-        .route("/organizations/{id}/portal-sessions/revoke", post(revoke_organization))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create)).routes(routes!(revoke)).routes(routes!(revoke_organization))
 }
 
 impl From<LinkError> for ApiError {
@@ -39,6 +37,22 @@ impl From<LinkError> for ApiError {
     }
 }
 
+/// Create a single-use portal link (optionally emailed).
+#[utoipa::path(
+    post,
+    path = "/portal/links",
+    operation_id = "createPortalLink",
+    tag = "portal",
+    request_body = LinkRequest,
+    responses(
+        (status = 201, description = "Created", body = IssuedLink),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, unknown organization, or email without SMTP", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The email could not be sent; the link was voided", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<AppState>,
@@ -48,7 +62,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(link)))
 }
 
-/// Idempotent: revoking a revoked link is a 204 too.
+/// Revoke a portal link: it no longer opens, and the session it started ends (idempotent).
+#[utoipa::path(
+    delete,
+    path = "/portal/links/{id}",
+    operation_id = "revokePortalLink",
+    tag = "portal",
+    params(("id" = Uuid, Path, description = "Portal link id")),
+    responses(
+        (status = 204, description = "Revoked (or already revoked)"),
+        (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(link_id = %id))]
 async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let uuid = parse_id(&id, "portal link")?;
@@ -63,14 +88,31 @@ async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// What revoking an organization's portal access ended.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = PortalAccessRevocation)]
 struct RevokedAccessOut {
+    #[schema(schema_with = crate::fields::schema::object::portal_access_revocation)]
     object: &'static str,
     organization_id: Uuid,
+    /// Ids of the portal sessions ended.
     sessions_revoked: Vec<Uuid>,
+    /// Ids of the unopened links revoked.
     links_revoked: Vec<Uuid>,
 }
 
+/// End every portal session of an organization and revoke its unopened links.
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/portal-sessions/revoke",
+    operation_id = "revokePortalAccess",
+    tag = "portal",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "What was revoked", body = RevokedAccessOut),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(org_id = %id))]
 async fn revoke_organization(
     State(state): State<AppState>,

@@ -1,38 +1,48 @@
 //! `/api/v1/webhooks`: endpoints, secrets, deliveries and replays.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiJson, ApiQuery, parse_id};
 use crate::events::signing::generate_secret;
 use crate::events::webhooks::{Endpoint, EndpointUpdate, EventPattern};
 use crate::events::{uuid_ceil, uuid_floor};
 use crate::http::AppState;
-use crate::http::error::{ApiError, FieldError};
+use crate::http::error::{ApiError, FieldError, Problem};
 use crate::store::deliveries::{DeliveryInfo, ReplayScope};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", get(list).post(create))
-        .route("/webhooks/{id}", get(show).patch(update).delete(remove))
-        .route("/webhooks/{id}/rotate-secret", post(rotate))
-        .route("/webhooks/{id}/deliveries", get(deliveries))
-        .route("/webhooks/{id}/replay", post(replay))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(rotate))
+        .routes(routes!(deliveries))
+        .routes(routes!(replay))
 }
 
-#[derive(Deserialize)]
+/// A new webhook endpoint.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookEndpointRequest)]
 struct CreateBody {
+    /// Absolute http(s) URL of at most 2048 characters.
+    #[schema(format = "uri", max_length = 2048)]
     url: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: Option<String>,
+    /// Event types or patterns (`sso.*`, or `*` for every event); at least
+    /// one.
+    #[schema(min_items = 1, example = json!(["sso.*", "directory.user.created"]))]
     event_types: Vec<String>,
     #[serde(default = "yes")]
+    #[schema(default = true)]
     enabled: bool,
 }
 
@@ -40,15 +50,22 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+/// Changes to a webhook endpoint; absent fields stay unchanged.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookEndpointUpdate)]
 struct UpdateBody {
     #[serde(default)]
+    #[schema(format = "uri", max_length = 2048)]
     url: Option<String>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500)]
     description: Option<Option<String>>,
     #[serde(default)]
+    #[schema(min_items = 1)]
     event_types: Option<Vec<String>>,
+    /// Re-enabling clears `disabled_reason`.
     #[serde(default)]
     enabled: Option<bool>,
 }
@@ -57,11 +74,14 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// An endpoint together with its secret: only on create and rotate.
-#[derive(Serialize)]
+/// An endpoint together with its signing secret: only on create and rotate.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEndpointWithSecret)]
 struct WithSecret {
     #[serde(flatten)]
     endpoint: Endpoint,
+    /// Signs each delivery (Standard Webhooks); shown only here.
+    #[schema(example = "whsec_…")]
     secret: String,
 }
 
@@ -99,6 +119,21 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("webhook endpoint {id} not found"))
 }
 
+/// Register an endpoint; the response carries its signing secret, shown only here.
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    operation_id = "createWebhookEndpoint",
+    tag = "webhooks",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created, with `secret`", body = WithSecret),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid URL or event type pattern", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateBody>,
@@ -118,20 +153,60 @@ async fn create(
     Ok((StatusCode::CREATED, Json(WithSecret { endpoint, secret: secret.expose_secret().to_owned() })))
 }
 
-#[derive(Serialize)]
+/// Every webhook endpoint.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEndpointList)]
 struct EndpointList {
+    #[schema(schema_with = crate::fields::schema::object::list)]
     object: &'static str,
     data: Vec<Endpoint>,
 }
 
+/// List webhook endpoints (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    operation_id = "listWebhookEndpoints",
+    tag = "webhooks",
+    responses((status = 200, description = "All endpoints", body = EndpointList)),
+)]
 async fn list(State(state): State<AppState>) -> Result<Json<EndpointList>, ApiError> {
     Ok(Json(EndpointList { object: "list", data: state.store.list_endpoints().await? }))
 }
 
+/// One endpoint.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    operation_id = "getWebhookEndpoint",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint", body = Endpoint),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Endpoint>, ApiError> {
     state.store.get_endpoint(parse_id(&id, "webhook endpoint")?).await?.map(Json).ok_or_else(|| not_found(&id))
 }
 
+/// Change url, description, event_types or enabled; re-enabling clears `disabled_reason`.
+#[utoipa::path(
+    patch,
+    path = "/webhooks/{id}",
+    operation_id = "updateWebhookEndpoint",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook endpoint id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The endpoint after the change", body = Endpoint),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -153,6 +228,18 @@ async fn update(
     state.store.update_endpoint(uuid, update).await?.map(Json).ok_or_else(|| not_found(&id))
 }
 
+/// Delete the endpoint and its pending deliveries.
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    operation_id = "deleteWebhookEndpoint",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook endpoint id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if state.store.delete_endpoint(parse_id(&id, "webhook endpoint")?).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -161,6 +248,18 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     }
 }
 
+/// Replace the signing secret; the new one is shown only here.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/rotate-secret",
+    operation_id = "rotateWebhookSecret",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint with its new `secret`", body = WithSecret),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<WithSecret>, ApiError> {
     let uuid = parse_id(&id, "webhook endpoint")?;
     let secret = generate_secret();
@@ -172,19 +271,47 @@ async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> Result
     Ok(Json(WithSecret { endpoint, secret: secret.expose_secret().to_owned() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DeliveryParams {
+    #[param(schema_with = delivery_status_schema)]
     status: Option<String>,
+    /// At most this many (clamped to 1–500).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// `status`: a parameter's `schema_with` replaces its description too.
+fn delivery_status_schema() -> utoipa::openapi::schema::Object {
+    let mut schema = crate::events::DeliveryStatus::schema();
+    schema.description = Some("Only deliveries in this state".into());
+    schema
+}
+
+/// An endpoint's deliveries.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookDeliveryList)]
 struct DeliveryList {
+    #[schema(schema_with = crate::fields::schema::object::list)]
     object: &'static str,
     data: Vec<DeliveryInfo>,
 }
 
+/// Delivery state per event for this endpoint, newest first.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    operation_id = "listWebhookDeliveries",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook endpoint id"), DeliveryParams),
+    responses(
+        (status = 200, description = "Deliveries", body = DeliveryList),
+        (status = 400, description = "Bad query string", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown status", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -203,8 +330,10 @@ async fn deliveries(
     Ok(Json(DeliveryList { object: "list", data: state.store.list_deliveries(uuid, status, limit).await? }))
 }
 
-#[derive(Deserialize)]
+/// The time range of events to replay (inclusive).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReplayRange)]
 struct ReplayBody {
     #[serde(with = "time::serde::rfc3339")]
     from: OffsetDateTime,
@@ -212,12 +341,33 @@ struct ReplayBody {
     to: OffsetDateTime,
 }
 
-#[derive(Serialize)]
+/// How many deliveries a replay queued.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Replay)]
 pub(super) struct Replayed {
+    #[schema(schema_with = crate::fields::schema::object::replay)]
     pub object: &'static str,
     pub queued: u64,
 }
 
+/// Queue every subscribed event in a time range again for this endpoint.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/replay",
+    operation_id = "replayWebhookRange",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook endpoint id")),
+    request_body = ReplayBody,
+    responses(
+        (status = 202, description = "Queued", body = Replayed),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` after `to`, or not RFC 3339 times", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn replay(
     State(state): State<AppState>,
     Path(id): Path<String>,
