@@ -117,14 +117,10 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         let id = Uuid::now_v7();
         let mut tx = self.write().await?;
+        if !super::orgs::exists(&mut tx, org).await? {
+            return Ok(None);
+        }
         on_tx!(tx, |conn| {
-            let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
-                .bind(org)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if exists.is_none() {
-                return Ok(None);
-            }
             sqlx::query(
                 r#"
                 INSERT INTO sso_connections (id, organization_id, kind, provider, name, state, config, client_secret,

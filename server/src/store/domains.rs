@@ -114,10 +114,7 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         let id = Uuid::now_v7();
         let mut tx = self.write().await?;
-        let exists: Option<(Uuid,)> = on_tx!(tx, |conn| {
-            sqlx::query_as("SELECT id FROM organizations WHERE id = $1").bind(org_id).fetch_optional(&mut *conn).await
-        })?;
-        if exists.is_none() {
+        if !orgs::exists(&mut tx, org_id).await? {
             return Ok(None);
         }
         orgs::refuse_if_verified_elsewhere(&mut tx, domain, org_id).await?;

@@ -138,6 +138,15 @@ pub(crate) async fn fetch(tx: &mut Tx<'_>, id: Uuid) -> Result<Option<Organizati
     Ok(assemble(vec![row], domains).pop())
 }
 
+/// Whether organization `id` exists (the parent check of every write that
+/// hangs something on an organization).
+pub(crate) async fn exists(tx: &mut Tx<'_>, id: Uuid) -> Result<bool, StoreError> {
+    let row: Option<(Uuid,)> = on_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM organizations WHERE id = $1").bind(id).fetch_optional(&mut *conn).await
+    })?;
+    Ok(row.is_some())
+}
+
 /// Bumps `updated_at` of organization `id` and reads it back (for an
 /// `organization.updated` event in the same transaction).
 pub(crate) async fn touch(tx: &mut Tx<'_>, id: Uuid, now: OffsetDateTime) -> Result<Organization, StoreError> {
@@ -188,7 +197,11 @@ impl Store {
     #[tracing::instrument(skip_all, fields(org_id = %id))]
     pub async fn get_org(&self, id: Uuid) -> Result<Option<Organization>, StoreError> {
         let mut tx = self.read().await?;
-        fetch(&mut tx, id).await
+        let org = fetch(&mut tx, id).await?;
+        // Ended explicitly: a dropped transaction's rollback is deferred to
+        // the connection's next use.
+        tx.commit().await?;
+        Ok(org)
     }
 
     /// A page of organizations in creation order.
@@ -245,10 +258,7 @@ impl Store {
     pub async fn update_org(&self, id: Uuid, update: OrgUpdate) -> Result<Option<Organization>, StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.write().await?;
-        let exists: Option<(Uuid,)> = on_tx!(tx, |conn| {
-            sqlx::query_as("SELECT id FROM organizations WHERE id = $1").bind(id).fetch_optional(&mut *conn).await
-        })?;
-        if exists.is_none() {
+        if !exists(&mut tx, id).await? {
             return Ok(None);
         }
         if update.is_empty() {

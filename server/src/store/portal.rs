@@ -406,14 +406,10 @@ impl Store {
     pub async fn revoke_portal_access(&self, organization_id: Uuid) -> Result<Option<RevokedAccess>, StoreError> {
         let now = self.now();
         let mut tx = self.write().await?;
+        if !super::orgs::exists(&mut tx, organization_id).await? {
+            return Ok(None);
+        }
         let (sessions, links) = on_tx!(tx, |conn| {
-            let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
-                .bind(organization_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if exists.is_none() {
-                return Ok(None);
-            }
             let sessions: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
                 r#"
                 UPDATE portal_sessions SET revoked_at = $2

@@ -145,7 +145,13 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         address,
         api_key: key.key.expose_secret().to_owned(),
         store,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        // A request that never answers fails its test (naming the URL)
+        // instead of holding the whole run until CI's limit.
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap(),
         database_url: url,
         clock,
         _db: db,
