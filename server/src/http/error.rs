@@ -71,7 +71,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Conflict(conflict) => ApiError::Conflict(conflict.to_string()),
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }

@@ -439,7 +439,7 @@ impl PortalBackend for ServerBackend {
                 Ok(portal_domain(d))
             }
             Ok(None) => Err(BackendError("Your organization no longer exists.".into())),
-            Err(StoreError::Conflict(what)) => Err(BackendError(format!("Cannot add it: {what}."))),
+            Err(StoreError::Conflict(conflict)) => Err(BackendError(format!("Cannot add it: {conflict}."))),
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -6,7 +6,7 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{Store, StoreError, Tx, on_tx, on_unique, orgs, with_pool};
+use super::{Conflict, Store, StoreError, Tx, on_tx, on_unique, orgs, with_pool};
 use crate::domains::{BeforeCheck, Domain, Policy, TXT_VALUE_PREFIX, Verdict, decide};
 use crate::events::{EventKind, NewEvent};
 use crate::orgs::{DomainName, DomainState};
@@ -135,7 +135,7 @@ impl Store {
             .await
             .map(|_| ())
         })
-        .map_err(|e| on_unique(e, format!("{} is already a domain of this organization", domain.as_str())))?;
+        .map_err(|e| on_unique(e, Conflict::DomainAlreadyAdded(domain.as_str().to_owned())))?;
         let row = fetch(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("added domain vanished"))?;
         let org = orgs::touch(&mut tx, org_id, now).await?;
         tx.record(&NewEvent::new(EventKind::OrganizationUpdated, Some(org_id), &org)).await?;
@@ -253,7 +253,7 @@ impl Store {
             .await
             .map(|_| ())
         })
-        .map_err(|e| on_unique(e, format!("{} is already verified by another organization", row.domain)))?;
+        .map_err(|e| on_unique(e, Conflict::DomainVerifiedElsewhere(row.domain.clone())))?;
         let after = fetch(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("checked domain vanished"))?;
         let after = to_domain(policy, after);
         if let Some(kind) = t.event {

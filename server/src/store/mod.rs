@@ -196,9 +196,9 @@ impl Tx<'_> {
 /// Errors callers branch on. Everything else is an internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was violated; the string names what collided.
+    /// A uniqueness rule was violated.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// Anything else: unreachable database, bug, corrupt row.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -210,11 +210,26 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Which uniqueness rule a write ran into. The message (`Display`) is what
+/// the API, the portal and the CLI show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("external_id is already used by another organization")]
+    ExternalIdTaken,
+    #[error("{0} is already a domain of this organization")]
+    DomainAlreadyAdded(String),
+    #[error("{0} is verified by another organization")]
+    DomainVerifiedElsewhere(String),
+    /// A SCIM user with this `userName` exists in the directory.
+    #[error("userName")]
+    UserNameTaken,
+}
+
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] with
-/// `what` as the message; other errors pass through.
-pub(crate) fn on_unique(e: sqlx::Error, what: impl Into<String>) -> StoreError {
+/// `conflict`; other errors pass through.
+pub(crate) fn on_unique(e: sqlx::Error, conflict: Conflict) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.into()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict),
         _ => StoreError::from(e),
     }
 }

@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Store, StoreError, Tx, on_tx, on_unique, with_pool};
+use super::{Conflict, Store, StoreError, Tx, on_tx, on_unique, with_pool};
 use crate::events::{EventKind, NewEvent};
 use crate::orgs::{
     DomainName, DomainState, ExternalId, NewOrganization, OrgBranding, OrgDomain, OrgPage, OrgQuery, OrgUpdate,
@@ -30,8 +30,6 @@ pub(crate) struct DomainRow {
     #[sqlx(try_from = "String")]
     state: DomainState,
 }
-
-const CONFLICT_EXTERNAL_ID: &str = "external_id is already used by another organization";
 
 /// Joins rows of organizations with their domain rows (both ordered by
 /// organization id).
@@ -105,7 +103,7 @@ pub(crate) async fn refuse_if_verified_elsewhere(
         .await
     })?;
     match taken {
-        Some(_) => Err(StoreError::Conflict(format!("{} is verified by another organization", domain.as_str()))),
+        Some(_) => Err(StoreError::Conflict(Conflict::DomainVerifiedElsewhere(domain.as_str().to_owned()))),
         None => Ok(()),
     }
 }
@@ -185,7 +183,7 @@ impl Store {
             .await
             .map(|_| ())
         })
-        .map_err(|e| on_unique(e, CONFLICT_EXTERNAL_ID))?;
+        .map_err(|e| on_unique(e, Conflict::ExternalIdTaken))?;
         insert_domains(&mut tx, id, &new.domains, now).await?;
         let org = fetch(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("created organization vanished"))?;
         tx.record(&NewEvent::new(EventKind::OrganizationCreated, Some(id), &org)).await?;
@@ -278,7 +276,7 @@ impl Store {
                     .bind(external_id.as_ref().map(ExternalId::as_str))
                     .execute(&mut *conn)
                     .await
-                    .map_err(|e| on_unique(e, CONFLICT_EXTERNAL_ID))?;
+                    .map_err(|e| on_unique(e, Conflict::ExternalIdTaken))?;
             }
             if let Some(branding) = &update.branding {
                 sqlx::query("UPDATE organizations SET logo_url = $2, accent_color = $3 WHERE id = $1")

@@ -233,7 +233,7 @@ async fn commit(pool: &PgPool, batch: Vec<(Write, Reply)>) {
 }
 
 fn failed(e: sqlx::Error) -> StoreError {
-    match super::on_unique(e, "userName") {
+    match super::on_unique(e, super::Conflict::UserNameTaken) {
         StoreError::Other(e) => StoreError::Other(e.context("SCIM write failed")),
         conflict => conflict,
     }

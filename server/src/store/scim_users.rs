@@ -265,8 +265,8 @@ impl Store {
                     Some(existing) if !existing.active => self
                         .scim_replace_user(p, &existing, user.restored())
                         .await?
-                        .ok_or_else(|| StoreError::Conflict("userName".into())),
-                    _ => Err(StoreError::Conflict("userName".into())),
+                        .ok_or_else(|| StoreError::Conflict(super::Conflict::UserNameTaken)),
+                    _ => Err(StoreError::Conflict(super::Conflict::UserNameTaken)),
                 }
             }
             Err(e) => Err(e),
@@ -298,7 +298,7 @@ impl Store {
             .await
             .map(|_| ())
         });
-        match inserted.map_err(|e| super::on_unique(e, "userName")) {
+        match inserted.map_err(|e| super::on_unique(e, super::Conflict::UserNameTaken)) {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => return Ok(false),
             Err(e) => return Err(e),
@@ -369,7 +369,7 @@ impl Store {
             .bind(now)
             .execute(&mut *conn)
             .await
-            .map_err(|e| super::on_unique(e, "userName"))?;
+            .map_err(|e| super::on_unique(e, super::Conflict::UserNameTaken))?;
         });
         index_emails(&mut tx, p.directory_id, id, &user.email_keys(), false).await?;
         let after = user_in(&mut tx, id, p.directory_id).await?.ok_or_else(|| anyhow::anyhow!("user {id} vanished"))?;
