@@ -21,9 +21,10 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::limits::ClientAddr;
-use crate::services::login::{LoginContext, hash, inactive_reason, random_token};
+use crate::services::login::{LoginContext, hash, random_token};
+use crate::sso::error::{LoginError, LoginState};
 use crate::sso::{Connection, ConnectionState, ConnectionWithSecret, IdpConfig, Profile, saml};
-use crate::store::logins::{Login, UNKNOWN_LOGIN};
+use crate::store::logins::Login;
 
 /// Browser-facing routes (no API key).
 pub fn routes() -> Router<AppState> {
@@ -89,7 +90,7 @@ async fn authorize(State(state): State<AppState>, client: ClientAddr, Query(p): 
         Ok(url) => Redirect::to(&url).into_response(),
         Err(reason) => {
             let _ = state.store.record_attempt(&connection.connection, "login", Err(&reason)).await;
-            vendor_error(redirect_uri, p.state.as_deref(), "server_error", &reason)
+            vendor_error(redirect_uri, p.state.as_deref(), "server_error", &reason.to_string())
         }
     }
 }
@@ -142,7 +143,7 @@ pub async fn start_login(
     purpose: &str,
     redirect_uri: Option<&str>,
     client_state: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String, LoginError> {
     let ctx = LoginContext {
         store: &state.store,
         public_url: &state.settings.public_url,
@@ -212,15 +213,14 @@ async fn acs(State(state): State<AppState>, Path(connection): Path<String>, Form
     let login = match form.relay_state.as_deref().filter(|s| !s.is_empty()) {
         Some(relay) => match state.store.take_login(&hash(relay)).await {
             Ok(Ok(l)) if l.connection_id == id => Some(l),
-            Ok(Err(UNKNOWN_LOGIN)) if config.allow_idp_initiated => None,
-            Ok(Err(reason)) => {
-                let _ = state.store.record_attempt(&connection.connection, "login", Err(reason)).await;
-                return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", reason);
-            }
-            Ok(Ok(_)) => {
-                let reason = "the response was posted to another connection's ACS URL";
-                let _ = state.store.record_attempt(&connection.connection, "login", Err(reason)).await;
-                return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", reason);
+            Ok(Err(LoginState::Unknown)) if config.allow_idp_initiated => None,
+            Ok(result) => {
+                let reason = match result {
+                    Ok(_) => LoginError::WrongConnection,
+                    Err(state) => LoginError::Login(state),
+                };
+                let _ = state.store.record_attempt(&connection.connection, "login", Err(&reason)).await;
+                return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason.to_string());
             }
             Err(e) => return ApiError::from(e).into_response(),
         },
@@ -233,11 +233,12 @@ async fn acs(State(state): State<AppState>, Path(connection): Path<String>, Form
         tokio::task::spawn_blocking(move || saml::verify_response(&config, &urls, &response, expected.as_deref()))
             .await
             .unwrap_or_else(|e| Err(format!("verification crashed: {e}")))
+            .map_err(LoginError::Rejected)
     };
     let outcome = match verified {
         Ok(v) => match state.store.remember_assertion(id, &v.assertion_id, v.remember_until).await {
             Ok(true) => Ok(v),
-            Ok(false) => Err("replayed assertion: this assertion was already used to sign in".to_owned()),
+            Ok(false) => Err(LoginError::ReplayedAssertion),
             Err(e) => return ApiError::from(e).into_response(),
         },
         Err(reason) => Err(reason),
@@ -245,9 +246,9 @@ async fn acs(State(state): State<AppState>, Path(connection): Path<String>, Form
     match (outcome, login) {
         // Unsolicited responses are logins: only an active connection takes them.
         (Ok(_), None) if connection.connection.state != ConnectionState::Active => {
-            let reason = inactive_reason(&connection.connection);
+            let reason = LoginError::Inactive(connection.connection.state);
             let _ = state.store.record_attempt(&connection.connection, "login", Err(&reason)).await;
-            error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason)
+            error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason.to_string())
         }
         // IdP-initiated and verified: start a fresh SP-initiated login to the
         // vendor's first redirect URI (the IdP's session answers at once).
@@ -261,11 +262,12 @@ async fn acs(State(state): State<AppState>, Path(connection): Path<String>, Form
             };
             match start_login(&state, &connection, "login", Some(&target), None).await {
                 Ok(url) => Redirect::to(&url).into_response(),
-                Err(reason) => error_page(StatusCode::BAD_GATEWAY, "Sign-in failed", &reason),
+                Err(reason) => error_page(StatusCode::BAD_GATEWAY, "Sign-in failed", &reason.to_string()),
             }
         }
         (Ok(v), login) => {
-            let profile = Profile::from_attributes(&connection.connection, &v.subject, &v.attributes);
+            let profile = Profile::from_attributes(&connection.connection, &v.subject, &v.attributes)
+                .map_err(LoginError::Rejected);
             complete(&state, &connection.connection, login, profile).await
         }
         (Err(reason), login) => complete(&state, &connection.connection, login, Err(reason)).await,
@@ -288,7 +290,7 @@ async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackPa
     };
     let login = match state.store.take_login(&hash(token)).await {
         Ok(Ok(l)) => l,
-        Ok(Err(reason)) => return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", reason),
+        Ok(Err(reason)) => return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason.to_string()),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let connection = match state.store.get_connection(login.connection_id).await {
@@ -301,27 +303,28 @@ async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackPa
     };
     let issuer_checked = state.oidc.check_response_issuer(&config, p.iss.as_deref()).await;
     let profile = async {
-        issuer_checked?;
+        issuer_checked.map_err(LoginError::Rejected)?;
         if let Some(error) = p.error {
-            return Err(format!(
-                "the identity provider refused: {error}{}",
-                p.error_description.map(|d| format!(" ({d})")).unwrap_or_default()
-            ));
+            return Err(LoginError::IdpRefused { error, description: p.error_description });
         }
-        let code = p.code.ok_or("the identity provider sent no code")?;
+        let code = p.code.ok_or_else(|| LoginError::Rejected("the identity provider sent no code".into()))?;
         let verifier = login
             .oidc_verifier
             .as_deref()
             .map(|v| state.cipher.open(v))
             .transpose()
-            .map_err(|_| "the stored PKCE verifier cannot be read".to_owned())?
-            .ok_or("the login has no PKCE verifier")?;
+            .map_err(|_| LoginError::Unavailable("the stored PKCE verifier cannot be read".into()))?
+            .ok_or_else(|| LoginError::Unavailable("the login has no PKCE verifier".into()))?;
         let secret = connection
             .sealed_client_secret
             .as_deref()
             .map(|s| state.cipher.open(s))
             .transpose()
-            .map_err(|_| "the stored client secret cannot be decrypted (was the encryption key changed?)".to_owned())?
+            .map_err(|_| {
+                LoginError::Unavailable(
+                    "the stored client secret cannot be decrypted (was the encryption key changed?)".into(),
+                )
+            })?
             .map(|s| s.expose_secret().to_owned());
         let claims = state
             .oidc
@@ -333,8 +336,9 @@ async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackPa
                 login.oidc_nonce.as_deref().unwrap_or_default(),
                 verifier.expose_secret(),
             )
-            .await?;
-        Profile::from_attributes(&connection.connection, &claims.subject, &claims.claims)
+            .await
+            .map_err(LoginError::Rejected)?;
+        Profile::from_attributes(&connection.connection, &claims.subject, &claims.claims).map_err(LoginError::Rejected)
     }
     .await;
     complete(&state, &connection.connection, Some(login), profile).await
@@ -342,11 +346,12 @@ async fn oidc_callback(State(state): State<AppState>, Query(p): Query<CallbackPa
 
 /// Sets `email_domain_verified`: the email's domain is one of the
 /// organization's verified domains.
-async fn with_domain_verified(state: &AppState, mut profile: Profile) -> Result<Profile, String> {
+async fn with_domain_verified(state: &AppState, mut profile: Profile) -> Result<Profile, LoginError> {
     let domain = profile.email.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
     profile.email_domain_verified = match domain {
         Some(d) if !d.is_empty() => {
-            state.store.verified_owner(&d).await.map_err(|e| e.to_string())? == Some(profile.organization_id)
+            state.store.verified_owner(&d).await.map_err(|e| LoginError::Unavailable(e.to_string()))?
+                == Some(profile.organization_id)
         }
         _ => false,
     };
@@ -359,28 +364,30 @@ async fn complete(
     state: &AppState,
     connection: &Connection,
     login: Option<Login>,
-    profile: Result<Profile, String>,
+    profile: Result<Profile, LoginError>,
 ) -> Response {
     let purpose = login.as_ref().map(|l| l.purpose.clone()).unwrap_or_else(|| "login".into());
     // A login (not a test) completes only while the connection is active:
     // a deactivation during the sign-in wins.
     let profile = match profile {
-        Ok(_) if purpose != "test" && connection.state != ConnectionState::Active => Err(inactive_reason(connection)),
+        Ok(_) if purpose != "test" && connection.state != ConnectionState::Active => {
+            Err(LoginError::Inactive(connection.state))
+        }
         Ok(p) => with_domain_verified(state, p).await,
         Err(e) => Err(e),
     };
-    let _ = state.store.record_attempt(connection, &purpose, profile.as_ref().map_err(String::as_str)).await;
+    let _ = state.store.record_attempt(connection, &purpose, profile.as_ref()).await;
     if let Err(reason) = &profile {
         tracing::info!(connection_id = %connection.id, reason = %reason, "SSO sign-in failed");
     }
     let Some(login) = login else {
-        let reason = profile.err().unwrap_or_else(|| "the sign-in was not started here".into());
+        let reason = profile.err().map(|e| e.to_string()).unwrap_or_else(|| "the sign-in was not started here".into());
         return error_page(StatusCode::BAD_REQUEST, "Sign-in failed", &reason);
     };
     if login.purpose == "test" {
         let (outcome, result) = match &profile {
             Ok(p) => ("succeeded", serde_json::to_string(p).unwrap_or_default()),
-            Err(reason) => ("failed", reason.clone()),
+            Err(reason) => ("failed", reason.to_string()),
         };
         if let Err(e) = state.store.finish_test_login(login.id, outcome, &result).await {
             return ApiError::from(e).into_response();
@@ -403,7 +410,7 @@ async fn complete(
             }
             Redirect::to(url.as_str()).into_response()
         }
-        Err(reason) => vendor_error(&redirect_uri, login.client_state.as_deref(), "access_denied", &reason),
+        Err(reason) => vendor_error(&redirect_uri, login.client_state.as_deref(), "access_denied", &reason.to_string()),
     }
 }
 

@@ -247,7 +247,7 @@ impl ServerBackend {
             cipher: &self.cipher,
             oidc: &self.oidc,
         };
-        let url = ctx.start(&current, "test", None, None).await.map_err(BackendError)?;
+        let url = ctx.start(&current, "test", None, None).await.map_err(|e| BackendError(e.to_string()))?;
         // The browser is sent there: never anything but http(s).
         if !app::dto::is_http_url(&url) {
             return Err(BackendError("The identity provider's sign-in URL is not an http(s) URL.".into()));

@@ -6,7 +6,8 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::sso::{Connection, ConnectionState, ConnectionWithSecret, IdpConfig, saml};
+use crate::sso::error::LoginError;
+use crate::sso::{ConnectionWithSecret, IdpConfig, saml};
 use crate::store::Store;
 use crate::store::logins::NewLogin;
 
@@ -39,7 +40,7 @@ impl LoginContext<'_> {
         purpose: &str,
         redirect_uri: Option<&str>,
         client_state: Option<&str>,
-    ) -> Result<String, String> {
+    ) -> Result<String, LoginError> {
         let c = &connection.connection;
         let (token, state_hash) = random_token();
         let mut login = NewLogin {
@@ -55,32 +56,30 @@ impl LoginContext<'_> {
             IdpConfig::Saml(config) => {
                 let urls = saml::SpUrls::new(self.public_url, c.id);
                 let request_id = saml::new_request_id();
-                let url = saml::authn_request_url(config, &urls, &request_id, &token)?;
+                let url =
+                    saml::authn_request_url(config, &urls, &request_id, &token).map_err(LoginError::Unavailable)?;
                 login.saml_request_id = Some(&request_id);
-                self.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
+                self.store
+                    .create_login(&state_hash, &login)
+                    .await
+                    .map_err(|e| LoginError::Unavailable(e.to_string()))?;
                 Ok(url)
             }
             IdpConfig::Oidc(config) => {
                 let started = self
                     .oidc
                     .start(config, &format!("{}/sso/oidc/callback", self.public_url.trim_end_matches('/')), &token)
-                    .await?;
+                    .await
+                    .map_err(LoginError::Unavailable)?;
                 let sealed = self.cipher.seal(&started.pkce_verifier);
                 login.oidc_nonce = Some(&started.nonce);
                 login.oidc_verifier_sealed = Some(&sealed);
-                self.store.create_login(&state_hash, &login).await.map_err(|e| e.to_string())?;
+                self.store
+                    .create_login(&state_hash, &login)
+                    .await
+                    .map_err(|e| LoginError::Unavailable(e.to_string()))?;
                 Ok(started.url)
             }
         }
-    }
-}
-
-/// Why a login on a connection that is not active is refused.
-pub fn inactive_reason(connection: &Connection) -> String {
-    match connection.state {
-        ConnectionState::Draft => {
-            "this connection is a draft: it signs nobody in until it is activated (Test sign-in works)".into()
-        }
-        _ => "this connection is deactivated: it signs nobody in until it is activated again".into(),
     }
 }

@@ -6,6 +6,7 @@
 //! `active` (`sso.enabled`) and may be deactivated (`sso.disabled`). Edits
 //! record `connection.updated`. IdP secrets are stored encrypted.
 
+pub mod error;
 pub mod oidc;
 pub mod saml;
 pub mod setup;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{Store, StoreError, Tx, on_tx, with_pool};
 use crate::events::{EventKind, NewEvent};
+use crate::sso::error::LoginError;
 use crate::sso::{
     AttributeMap, Connection, ConnectionInput, ConnectionState, ConnectionWithSecret, IdpConfig, Profile,
 };
@@ -273,12 +274,14 @@ impl Store {
         &self,
         connection: &Connection,
         purpose: &str,
-        outcome: Result<&Profile, &str>,
+        outcome: Result<&Profile, &LoginError>,
     ) -> Result<(), StoreError> {
         let now = OffsetDateTime::now_utc();
-        let (kind, email, reason) = match outcome {
-            Ok(p) => (EventKind::AuthenticationSsoSucceeded, Some(p.email.as_str()), None),
-            Err(reason) => (EventKind::AuthenticationSsoFailed, None, Some(reason)),
+        let reason = outcome.err().map(LoginError::to_string);
+        let reason = reason.as_deref();
+        let (kind, email) = match outcome {
+            Ok(p) => (EventKind::AuthenticationSsoSucceeded, Some(p.email.as_str())),
+            Err(_) => (EventKind::AuthenticationSsoFailed, None),
         };
         let data = AttemptEvent {
             connection_id: connection.id,

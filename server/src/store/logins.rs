@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{BeginWrite, Store, StoreError, with_pool};
 use crate::sso::Profile;
+use crate::sso::error::LoginState;
 
 /// How long a login may take at the IdP.
 pub(crate) const LOGIN_TTL: Duration = Duration::minutes(10);
@@ -32,11 +33,6 @@ pub struct Login {
 
 const LOGIN_COLUMNS: &str = "id, connection_id, purpose, redirect_uri, client_state, saml_request_id, oidc_nonce, \
                              oidc_verifier, expires_at, consumed_at, outcome, result";
-
-pub(crate) const UNKNOWN_LOGIN: &str =
-    "this sign-in was not started here (unknown state); start again from the application";
-const REPLAYED_LOGIN: &str = "replayed response: this sign-in was already completed; start again from the application";
-const EXPIRED_LOGIN: &str = "expired sign-in: it took longer than 10 minutes at the identity provider; start again";
 
 /// What a new login remembers.
 pub struct NewLogin<'a> {
@@ -81,7 +77,7 @@ impl Store {
 
     /// Consumes the login whose state hashes to `state_hash`. Each state
     /// works once and only before it expires; the error says which rule failed.
-    pub async fn take_login(&self, state_hash: &[u8]) -> Result<Result<Login, &'static str>, StoreError> {
+    pub async fn take_login(&self, state_hash: &[u8]) -> Result<Result<Login, LoginState>, StoreError> {
         let now = OffsetDateTime::now_utc();
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -91,7 +87,7 @@ impl Store {
             .bind(state_hash)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some(login) = login else { return Ok(Err(UNKNOWN_LOGIN)) };
+            let Some(login) = login else { return Ok(Err(LoginState::Unknown)) };
             let taken = sqlx::query("UPDATE sso_logins SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
                 .bind(login.id)
                 .bind(now)
@@ -100,9 +96,9 @@ impl Store {
                 .rows_affected();
             tx.commit().await?;
             Ok(if taken == 0 {
-                Err(REPLAYED_LOGIN)
+                Err(LoginState::Replayed)
             } else if login.expires_at <= now {
-                Err(EXPIRED_LOGIN)
+                Err(LoginState::Expired)
             } else {
                 Ok(login)
             })
